@@ -1,0 +1,109 @@
+"""Reward formulas. No I/O, no config objects: numbers and strings in, floats out."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from audiothinker.parsing import parse_completion
+
+
+def format_reward(text: str) -> float:
+    """R_f: 1.0 if the completion has one of the two valid shapes, else 0.0."""
+    return 1.0 if parse_completion(text).valid else 0.0
+
+
+def accuracy_reward(correct: bool) -> float:
+    """Plain GRPO accuracy reward (R1-AQA): 1 if correct else 0."""
+    return 1.0 if correct else 0.0
+
+
+def atar_reward(think: bool, correct: bool, think_fraction: float, step: int, total_steps: int) -> float:
+    """R_a, the Adaptive Think Accuracy Reward (SPEC section 3, paper Eq. 5).
+
+    gamma_think   = exp(-lambda * (1 - step/T))
+    gamma_nothink = exp(-(1 - lambda) * (1 - step/T))
+    think+correct: gamma_think; think+wrong: -(1 - gamma_think);
+    no-think+correct: 2 gamma_nothink; no-think+wrong: -gamma_nothink - 2 (1 - gamma_nothink).
+    """
+    if not 0.0 <= think_fraction <= 1.0:
+        raise ValueError(f"think_fraction must be in [0, 1], got {think_fraction}")
+    if total_steps <= 0:
+        raise ValueError(f"total_steps must be positive, got {total_steps}")
+    remaining = 1.0 - min(max(step, 0), total_steps) / total_steps
+    lam = think_fraction
+    if think:
+        gamma = math.exp(-lam * remaining)
+        return gamma if correct else -(1.0 - gamma)
+    gamma = math.exp(-(1.0 - lam) * remaining)
+    return 2.0 * gamma if correct else -gamma - 2.0 * (1.0 - gamma)
+
+
+def consistency_effective(r_c: float | None, correct: bool) -> float | None:
+    """R_c_eff = R_c if the answer is correct else 0 (SPEC section 3, our reading)."""
+    if not correct:
+        return 0.0
+    return r_c
+
+
+def think_quality_for_no_think(think_scores: Sequence[float | None]) -> float:
+    """R_t given to no-think completions: mean R_t of the batch's scored think completions (0 if none)."""
+    scored = [s for s in think_scores if s is not None]
+    return sum(scored) / len(scored) if scored else 0.0
+
+
+def total_reward(r_a: float, r_c_eff: float, r_f: float, r_t: float) -> float:
+    """Paper Eq. 7: R = R_a * (1 + 0.5 * R_c_eff) + 0.5 * R_f + R_t."""
+    return r_a * (1.0 + 0.5 * r_c_eff) + 0.5 * r_f + r_t
+
+
+def think_fraction(think_flags: Sequence[bool]) -> float:
+    """lambda: share of think-mode completions (pass the global batch's flags)."""
+    return sum(bool(t) for t in think_flags) / len(think_flags) if think_flags else 0.0
+
+
+def fill_missing(values: Sequence[float | None], group_size: int) -> list[float]:
+    """Replace "no score" (None) with the mean of the scored values of the same group.
+
+    A missing judge score thus adds nothing to its completion's advantage (the group's
+    centred rewards are unchanged by it), instead of counting as a 0. A group with no
+    score at all gets 0 everywhere, which is also neutral.
+    """
+    if len(values) % group_size:
+        raise ValueError(f"{len(values)} values do not split into groups of {group_size}")
+    out: list[float] = []
+    for start in range(0, len(values), group_size):
+        group = values[start : start + group_size]
+        scored = [v for v in group if v is not None]
+        fill = sum(scored) / len(scored) if scored else 0.0
+        out.extend(fill if v is None else float(v) for v in group)
+    return out
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One row of the paper's ablation (Table 1)."""
+
+    name: str
+    prompt: str  # "adaptive" | "think" | "no_think"
+    adaptive_accuracy: bool  # ATAR (R_a) instead of plain 1/0 accuracy
+    consistency: bool  # multiply by (1 + 0.5 R_c_eff)
+    think_quality: bool  # add R_t
+    format_weight: float  # weight of R_f
+
+
+PRESETS: dict[str, Preset] = {
+    "grpo": Preset("grpo", "no_think", False, False, False, 1.0),
+    "grpo_cot": Preset("grpo_cot", "think", False, False, False, 1.0),
+    "atar": Preset("atar", "adaptive", True, False, False, 0.5),
+    "atar_cr": Preset("atar_cr", "adaptive", True, True, False, 0.5),
+    "atar_cr_tr": Preset("atar_cr_tr", "adaptive", True, True, True, 0.5),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown reward preset {name!r}; valid: {sorted(PRESETS)}") from None
