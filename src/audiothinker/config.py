@@ -1,0 +1,364 @@
+"""One typed config tree: YAML file + `--set a.b=value` overrides, validated with errors naming the key.
+
+Every field's docstring-comment is its documentation (the README's config reference is generated
+from these comments by `audiothinker config --reference`). Defaults follow the paper (SPEC section 5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config problem; the message names the offending key."""
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = "tiny:qwen2_audio"
+    """Local path or hub id of the policy; `tiny:qwen2_audio` / `tiny:qwen2_5_omni` / `tiny:text` build tiny random models."""
+    family: str = "auto"
+    """Adapter to use: auto | qwen2_audio | qwen2_5_omni | text (auto reads the checkpoint's config)."""
+    dtype: str = "auto"
+    """Parameter dtype: auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16."""
+    attn_implementation: str | None = None
+    """Attention kernel passed to from_pretrained (e.g. sdpa, flash_attention_2); None lets transformers pick."""
+    lora: bool = False
+    """Train LoRA adapters (peft) instead of all weights; the reference policy is then the adapter-disabled model."""
+    lora_r: int = 64
+    """LoRA rank."""
+    lora_alpha: int = 128
+    """LoRA alpha."""
+    lora_dropout: float = 0.05
+    """LoRA dropout."""
+    lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    """Module names that get LoRA adapters (language model only)."""
+    freeze_audio_tower: bool = False
+    """Keep the audio encoder's weights fixed."""
+    gradient_checkpointing: bool = False
+    """Trade compute for memory in the loss forward."""
+    trust_remote_code: bool = False
+    """Passed to from_pretrained; leave off unless you trust the checkpoint's code."""
+    tiny_seed: int = 0
+    """Seed of the random init of `tiny:*` models (independent of the run seed)."""
+
+
+@dataclass
+class DataConfig:
+    train_file: str | None = None
+    """Training set file; None with format=synthetic generates one under output_dir/data."""
+    format: str = "synthetic"
+    """Loader: jsonl (our schema) | avqa (R1-AQA) | mmau | mmar | airbench | synthetic."""
+    audio_root: str | None = None
+    """Directory that relative audio paths are resolved against (default: the data file's directory)."""
+    on_error: str = "raise"
+    """Bad records: raise (stop with the file, line and id) | skip (count, report at the end)."""
+    max_audio_seconds: float | None = None
+    """Cut longer clips (counted warning); None uses the policy's limit (30 s for Qwen2-Audio)."""
+    synthetic_size: int = 512
+    """Items to generate when format=synthetic."""
+    synthetic_seed: int = 1234
+    """Seed of the synthetic training set."""
+    shuffle: bool = True
+    """Shuffle the training set every epoch (seeded)."""
+
+
+@dataclass
+class RolloutConfig:
+    engine: str = "hf"
+    """Rollout engine: hf (transformers generate) | vllm."""
+    num_generations: int = 8
+    """G, completions per prompt."""
+    temperature: float = 1.0
+    """Sampling temperature."""
+    top_p: float = 1.0
+    """Nucleus sampling mass."""
+    top_k: int = 0
+    """Top-k sampling (0 = off)."""
+    max_new_tokens: int = 256
+    """Completion length limit in tokens."""
+    max_prompt_length: int = 512
+    """Prompt length limit in text tokens (audio placeholder tokens not counted); longer prompts are an error."""
+    vllm_gpu_memory_utilization: float = 0.35
+    """vLLM engine: share of GPU memory for weights and KV cache (colocated with training)."""
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = 1e-6
+    """AdamW learning rate."""
+    per_device_batch_size: int = 1
+    """Prompts per device per micro-step (each brings num_generations completions)."""
+    gradient_accumulation_steps: int = 2
+    """Micro-steps per optimizer step; prompts per step = per_device_batch_size * this * processes."""
+    num_iterations: int = 1
+    """Optimisation passes over each rollout batch (mu); >1 uses stored old log-probs and clipping."""
+    epsilon: float = 0.2
+    """Lower clip range of the ratio."""
+    epsilon_high: float | None = None
+    """Upper clip range (DAPO clip-higher); None = epsilon."""
+    beta: float = 0.04
+    """KL coefficient (k3 estimator) to the reference policy; 0 skips the reference forward."""
+    loss_type: str = "grpo"
+    """grpo (per-sequence mean) | dr_grpo (sum / (B*max_new_tokens)) | dapo (token mean over global batch) | bnpo (token mean over local batch)."""
+    scale_rewards: str = "group"
+    """Advantage scaling: group (std of the group) | batch (std of the batch) | none."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (0 = off)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    warmup_steps: int = 0
+    """Linear warm-up steps."""
+    lr_scheduler: str = "constant"
+    """constant | linear | cosine (after warm-up)."""
+
+
+@dataclass
+class RewardConfig:
+    preset: str = "atar_cr_tr"
+    """Reward/prompt preset (paper Table 1): grpo | grpo_cot | atar | atar_cr | atar_cr_tr."""
+
+
+@dataclass
+class JudgeConfig:
+    backend: str = "rule"
+    """Judge for R_c/R_t: rule (synthetic set) | openai (any OpenAI-compatible server) | local (in-process transformers)."""
+    base_url: str | None = None
+    """openai backend: server URL, e.g. http://127.0.0.1:8000/v1."""
+    model: str = "Qwen/Qwen3-8B-Base"
+    """Judge model name (openai) or path (local)."""
+    api_key_env: str = "AUDIOTHINKER_JUDGE_API_KEY"
+    """Environment variable holding the API key (never logged)."""
+    max_concurrency: int = 32
+    """Requests in flight at once."""
+    timeout: float = 60.0
+    """Per-request timeout in seconds."""
+    max_retries: int = 3
+    """Retries on connection errors and 5xx, with exponential backoff."""
+    cache: bool = True
+    """Answer identical (question, think, answer) requests once."""
+
+
+@dataclass
+class LogConfig:
+    logging_steps: int = 1
+    """Write metrics every N steps."""
+    report_to: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])
+    """Trackers: jsonl | tensorboard | wandb | trackio."""
+    num_samples: int = 4
+    """Completions (with their rewards) logged per logging step."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+@dataclass
+class EvalConfig:
+    eval_steps: int = 0
+    """Evaluate every N steps during training (0 = never)."""
+    file: str | None = None
+    """Held-out set (same formats as data.format); None with synthetic data generates a test split."""
+    format: str | None = None
+    """Loader of the held-out set; None = data.format."""
+    prompt: str = "adaptive"
+    """Prompt used for evaluation: adaptive | think | no_think."""
+    limit: int | None = None
+    """Evaluate at most N items."""
+    batch_size: int = 8
+    """Prompts per generation call."""
+    max_new_tokens: int | None = None
+    """Completion limit at eval; None = rollout.max_new_tokens."""
+
+
+@dataclass
+class Config:
+    output_dir: str = "runs/default"
+    """Where checkpoints, metrics and logs go."""
+    max_steps: int = 1000
+    """Training steps (one rollout batch each); T in the ATAR schedule."""
+    save_steps: int = 100
+    """Checkpoint every N steps (0 = only at the end)."""
+    save_total_limit: int | None = 2
+    """Keep at most N step checkpoints (None = all)."""
+    seed: int = 42
+    """Seed for data order, sampling and init; CPU runs with the same seed are identical."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+_CHOICES = {
+    "model.family": ("auto", "qwen2_audio", "qwen2_5_omni", "text"),
+    "model.dtype": ("auto", "float32", "bfloat16", "float16"),
+    "data.format": ("jsonl", "avqa", "mmau", "mmar", "airbench", "synthetic"),
+    "data.on_error": ("raise", "skip"),
+    "rollout.engine": ("hf", "vllm"),
+    "train.loss_type": ("grpo", "dr_grpo", "dapo", "bnpo"),
+    "train.scale_rewards": ("group", "batch", "none"),
+    "train.lr_scheduler": ("constant", "linear", "cosine"),
+    "reward.preset": ("grpo", "grpo_cot", "atar", "atar_cr", "atar_cr_tr"),
+    "judge.backend": ("rule", "openai", "local"),
+    "eval.prompt": ("adaptive", "think", "no_think"),
+}
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check `value` against the annotation `tp`, converting ints to floats where a float is wanted."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (inner,) = typing.get_args(tp)
+        return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {tp}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}'; valid keys here: {sorted(names)}")
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, tp, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def validate(cfg: Config) -> Config:
+    for key, allowed in _CHOICES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}")
+    positive = {
+        "max_steps": cfg.max_steps,
+        "rollout.num_generations": cfg.rollout.num_generations,
+        "rollout.max_new_tokens": cfg.rollout.max_new_tokens,
+        "train.per_device_batch_size": cfg.train.per_device_batch_size,
+        "train.gradient_accumulation_steps": cfg.train.gradient_accumulation_steps,
+        "train.num_iterations": cfg.train.num_iterations,
+        "log.logging_steps": cfg.log.logging_steps,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key}: must be positive, got {value}")
+    if cfg.save_steps < 0:
+        raise ConfigError(f"save_steps: must be >= 0, got {cfg.save_steps}")
+    if cfg.rollout.num_generations < 2:
+        raise ConfigError("rollout.num_generations: GRPO needs at least 2 completions per prompt")
+    if cfg.rollout.temperature <= 0:
+        raise ConfigError(f"rollout.temperature: must be positive, got {cfg.rollout.temperature}")
+    if cfg.train.beta < 0:
+        raise ConfigError(f"train.beta: must be >= 0, got {cfg.train.beta}")
+    if cfg.judge.backend == "openai" and not cfg.judge.base_url:
+        raise ConfigError("judge.base_url: required with judge.backend=openai")
+    if cfg.data.format != "synthetic" and not cfg.data.train_file:
+        raise ConfigError(f"data.train_file: required with data.format={cfg.data.format}")
+    return cfg
+
+
+def _set_path(tree: dict, dotted: str, raw: str) -> None:
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {dotted}={raw}: bad key")
+    node = tree
+    for p in parts[:-1]:
+        child = node.setdefault(p, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {dotted}: {p!r} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load YAML at `path` (optional), apply `key=value` overrides (values parsed as YAML), validate."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            tree = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: invalid YAML: {e}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{p}: top level must be a mapping")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        _set_path(tree, key.strip(), raw)
+    return validate(_build(Config, tree, ""))
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def reference(cls: type = Config, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, doc) for every leaf, from the field docstrings in this file."""
+    import ast
+    import inspect
+
+    docs: dict[str, str] = {}
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = str(nxt.value.value)  # type: ignore[union-attr]
+    rows = []
+    hints = typing.get_type_hints(cls)
+    default = cls()
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            rows.extend(reference(hints[f.name], f"{prefix}{f.name}."))
+        else:
+            rows.append((f"{prefix}{f.name}", repr(getattr(default, f.name)), docs.get(f.name, "")))
+    return rows
