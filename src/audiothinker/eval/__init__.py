@@ -1,0 +1,21 @@
+"""Evaluation: official benchmark scoring (`official`: pure matchers; `score`: files, tables, CLI)."""
+
+from audiothinker.eval.official import (
+    airbench_gt_letter,
+    airbench_letter,
+    airbench_match,
+    airbench_option_text,
+    mmar_match,
+    mmau_match,
+    word_set,
+)
+
+__all__ = [
+    "airbench_gt_letter",
+    "airbench_letter",
+    "airbench_match",
+    "airbench_option_text",
+    "mmar_match",
+    "mmau_match",
+    "word_set",
+]
