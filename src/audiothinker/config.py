@@ -133,18 +133,23 @@ class JudgeConfig:
     base_url: str | None = None
     """openai backend: server URL, e.g. http://127.0.0.1:8000/v1."""
     model: str = "Qwen/Qwen3-8B-Base"
-    """Judge model name (openai) or path (local)."""
+    """Judge model: the name the server serves it under (openai) or a local path / hub id (local)."""
     api_key_env: str = "AUDIOTHINKER_JUDGE_API_KEY"
-    """Environment variable holding the API key (never logged)."""
+    """Environment variable holding the API key (never logged; a dummy key is sent when it is unset)."""
     max_concurrency: int = 32
-    """Requests in flight at once."""
+    """openai: requests in flight at once; local: prompts per generate() batch."""
     timeout: float = 60.0
-    """Per-request timeout in seconds."""
+    """Per-request timeout in seconds (each attempt)."""
     max_retries: int = 3
-    """Retries on connection errors and 5xx, with exponential backoff."""
+    """Retries on connection errors, timeouts, 5xx and 429, with exponential backoff; other 4xx are not retried."""
+    retry_backoff: float = 0.5
+    """Delay before the first retry in seconds; doubles each retry (with jitter), capped at 30 s."""
+    logprobs: int = 20
+    """Top log-probs per generated token to ask the server for (scores then come from the answers' probabilities); 0 = parse the sampled text only. OpenAI's own API allows at most 5."""
     cache: bool = True
-    """Answer identical (question, think, answer) requests once."""
-
+    """Answer identical (question, choices, think, answer) requests once: within a batch and across steps."""
+    device: str = "auto"
+    """local backend: device of the judge model (auto = cuda if available, else cpu)."""
 
 @dataclass
 class LogConfig:
@@ -186,6 +191,8 @@ class Config:
     """Checkpoint every N steps (0 = only at the end)."""
     save_total_limit: int | None = 2
     """Keep at most N step checkpoints (None = all)."""
+    stop_at_step: int | None = None
+    """End this job after checkpointing at this step, schedules unchanged (T stays max_steps); continue with --resume."""
     seed: int = 42
     """Seed for data order, sampling and init; CPU runs with the same seed are identical."""
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -63,20 +63,26 @@ def think_fraction(think_flags: Sequence[bool]) -> float:
     return sum(bool(t) for t in think_flags) / len(think_flags) if think_flags else 0.0
 
 
-def fill_missing(values: Sequence[float | None], group_size: int) -> list[float]:
-    """Replace "no score" (None) with the mean of the scored values of the same group.
+def fill_missing(
+    values: Sequence[float | None], group_size: int, applicable: Sequence[bool] | None = None
+) -> list[float]:
+    """Replace "no score" (None) with the mean of the scored, applicable values of the same group.
 
-    A missing judge score thus adds nothing to its completion's advantage (the group's
-    centred rewards are unchanged by it), instead of counting as a 0. A group with no
-    score at all gets 0 everywhere, which is also neutral.
+    A missing judge score thus adds nothing to its completion's advantage (the group's centred
+    rewards are unchanged by it), instead of counting as a 0. `applicable` marks the entries
+    whose values form that mean (for R_c: the correct completions); entries of a group with no
+    applicable score take the batch's applicable mean (0.0 if there is none).
     """
     if len(values) % group_size:
         raise ValueError(f"{len(values)} values do not split into groups of {group_size}")
+    ok = list(applicable) if applicable is not None else [True] * len(values)
+    batch_scored = [v for v, a in zip(values, ok) if v is not None and a]
+    batch_fill = sum(batch_scored) / len(batch_scored) if batch_scored else 0.0
     out: list[float] = []
     for start in range(0, len(values), group_size):
         group = values[start : start + group_size]
-        scored = [v for v in group if v is not None]
-        fill = sum(scored) / len(scored) if scored else 0.0
+        scored = [v for v, a in zip(group, ok[start : start + group_size]) if v is not None and a]
+        fill = sum(scored) / len(scored) if scored else batch_fill
         out.extend(fill if v is None else float(v) for v in group)
     return out
 

@@ -1,0 +1,5 @@
+import sys
+
+from audiothinker.cli import main
+
+sys.exit(main())

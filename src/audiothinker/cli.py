@@ -1,0 +1,92 @@
+"""`audiothinker` command line: train, sft, eval, score, judge check, demo, config."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# Subcommands implemented in their own modules: each exposes add_parser(subparsers) and run(args).
+_MODULES = {
+    "score": "audiothinker.eval.score",
+    "eval": "audiothinker.eval.runner",
+    "judge": "audiothinker.judge.cli",
+    "sft": "audiothinker.sft",
+    "demo": "audiothinker.demo",
+}
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="GRPO training (Audio-Thinker rewards)")
+    p.add_argument("--config", help="YAML config file (see recipes/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set train.beta=0.02 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from audiothinker.config import load_config
+    from audiothinker.trainer.grpo import train
+
+    cfg = load_config(args.config, args.overrides)
+    final = train(cfg, resume=args.resume)
+    print(f"final model: {final}")
+    return 0
+
+
+def _add_config(sub) -> None:
+    p = sub.add_parser("config", help="print the resolved config or the reference of every key")
+    p.add_argument("--config", help="YAML config file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--reference", action="store_true", help="print a Markdown table of every key")
+    p.set_defaults(func=_run_config)
+
+
+def _run_config(args) -> int:
+    import yaml
+
+    from audiothinker.config import load_config, reference, to_dict
+
+    if args.reference:
+        print("| key | default | meaning |\n|---|---|---|")
+        for key, default, doc in reference():
+            print(f"| `{key}` | `{default}` | {doc} |")
+        return 0
+    print(yaml.safe_dump(to_dict(load_config(args.config, args.overrides)), sort_keys=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audiothinker", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_config(sub)
+    for name, module in _MODULES.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            continue
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    from audiothinker.config import ConfigError
+    from audiothinker.data.records import DataError
+
+    func = getattr(args, "func", None) or sys.modules[_MODULES[args.command]].run
+    try:
+        return int(func(args) or 0)
+    except (ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Load a policy (model + processor + adapter) from a local path, a hub id or a `tiny:*` spec."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audiothinker.config import ModelConfig
+
+TINY_BUILDERS = {"tiny:qwen2_audio", "tiny:qwen2_5_omni", "tiny:text"}
+
+
+def resolve_tiny(spec: str, cache_dir: str | Path, seed: int = 0) -> str:
+    """Build the tiny model named by `spec` under cache_dir once (deterministic by seed) and return its path."""
+    from audiothinker.models import tiny
+
+    name = spec.split(":", 1)[1]
+    out = Path(cache_dir) / f"tiny-{name}-seed{seed}"
+    if (out / "audiothinker_tiny.json").exists():
+        return str(out)
+    builders = {"qwen2_audio": tiny.build_tiny_qwen2_audio, "text": tiny.build_tiny_text}
+    if hasattr(tiny, "build_tiny_qwen2_5_omni"):
+        builders["qwen2_5_omni"] = tiny.build_tiny_qwen2_5_omni
+    if name not in builders:
+        raise ValueError(f"unknown tiny model {spec!r}; valid: {sorted('tiny:' + k for k in builders)}")
+    tmp = out.with_name(out.name + ".tmp")
+    builders[name](tmp, seed=seed)
+    tmp.rename(out)
+    return str(out)
+
+
+def detect_family(path: str) -> str:
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(path)
+    model_type = getattr(cfg, "model_type", "")
+    if model_type == "qwen2_audio":
+        return "qwen2_audio"
+    if model_type in ("qwen2_5_omni", "qwen2_5_omni_thinker"):
+        return "qwen2_5_omni"
+    return "text"
+
+
+def _dtype(name: str) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def load_policy(cfg: ModelConfig, cache_dir: str | Path = "runs/.models", path: str | None = None) -> Any:
+    """Load model + processor and wrap them in the family's adapter (LoRA / frozen audio tower applied)."""
+    name = path or cfg.name_or_path
+    if name in TINY_BUILDERS:
+        name = resolve_tiny(name, cache_dir, cfg.tiny_seed)
+    family = cfg.family if cfg.family != "auto" else detect_family(name)
+    kwargs: dict[str, Any] = {"dtype": _dtype(cfg.dtype), "trust_remote_code": cfg.trust_remote_code}
+    if cfg.attn_implementation:
+        kwargs["attn_implementation"] = cfg.attn_implementation
+
+    if family == "qwen2_audio":
+        from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+
+        from audiothinker.models.qwen2_audio import Qwen2AudioPolicy
+
+        model = Qwen2AudioForConditionalGeneration.from_pretrained(name, **kwargs)
+        processor = AutoProcessor.from_pretrained(name, trust_remote_code=cfg.trust_remote_code)
+        policy: Any = Qwen2AudioPolicy(model, processor)
+        audio_tower = model.model.audio_tower
+    elif family == "qwen2_5_omni":
+        from audiothinker.models.qwen2_5_omni import load_omni_thinker
+
+        policy = load_omni_thinker(name, kwargs, cfg.trust_remote_code)
+        audio_tower = policy.audio_tower
+    else:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from audiothinker.models.text import TextPolicy
+
+        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=cfg.trust_remote_code)
+        policy = TextPolicy(model, tokenizer)
+        audio_tower = None
+
+    if cfg.freeze_audio_tower and audio_tower is not None:
+        audio_tower.requires_grad_(False)
+    if cfg.gradient_checkpointing:
+        policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        policy.model.config.use_cache = False
+    if cfg.lora:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, task_type="CAUSAL_LM",
+            target_modules=cfg.lora_target_modules,
+            exclude_modules=r".*(audio_tower|visual).*",  # language model only
+        )
+        policy.model = get_peft_model(policy.model, lora)
+    policy.name_or_path = name
+    return policy
+
+
+def save_pretrained(policy: Any, out_dir: str | Path, state_dict: dict | None = None) -> None:
+    """Write the policy as a loadable checkpoint (safetensors) with its processor."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if hasattr(policy.model, "peft_config"):
+        policy.model.save_pretrained(out)  # adapter_model.safetensors + adapter_config.json naming the base
+    else:
+        policy.model.save_pretrained(out, state_dict=state_dict, safe_serialization=True)
+    policy.processor.save_pretrained(out)
+    (out / "audiothinker_family.json").write_text(json.dumps({"family": policy.family}))

@@ -1,0 +1,50 @@
+"""Training-set preparation and prompt batches (the I/O side of a step)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from audiothinker.config import Config
+from audiothinker.data.audio import AUDIO_STATS, load_record_audio
+from audiothinker.data.records import AudioQA
+from audiothinker.models.base import PromptBatch
+from audiothinker.prompts import chat_messages
+
+
+def training_file(cfg: Config) -> tuple[str, str]:
+    """(path, format) of the training set; the synthetic set is generated on first use."""
+    if cfg.data.format != "synthetic":
+        return str(cfg.data.train_file), cfg.data.format
+    if cfg.data.train_file:
+        return cfg.data.train_file, "jsonl"
+    from audiothinker.data.synthetic import write_synthetic
+
+    path = write_synthetic(Path(cfg.output_dir) / "data", cfg.data.synthetic_size, cfg.data.synthetic_seed, split="train")
+    return str(path), "jsonl"
+
+
+def load_training_records(path: str, fmt: str, cfg: Config) -> tuple[list[AudioQA], Any]:
+    from audiothinker.data.loaders import load_records
+
+    result = load_records(path, fmt, audio_root=cfg.data.audio_root, on_error=cfg.data.on_error)
+    if not result.records:
+        raise ValueError(f"{path}: no usable records ({len(result.skipped)} skipped)")
+    return result.records, result
+
+
+def prompt_batch(policy: Any, records: list[AudioQA], prompt_kind: str, max_audio_seconds: float | None) -> PromptBatch:
+    """Load each record's audio (mono, resampled, cut to the policy's window) and render the prompts."""
+    limit = min(max_audio_seconds or policy.max_audio_seconds, policy.max_audio_seconds)
+    audios = [load_record_audio(r, policy.sampling_rate, max_seconds=limit, stats=AUDIO_STATS) for r in records]
+    messages = [chat_messages(r.question, r.choices, prompt_kind) for r in records]
+    return policy.build_prompts(messages, audios)
+
+
+def slice_batch(batch: PromptBatch, start: int, stop: int) -> PromptBatch:
+    """Prompts [start:stop], with left-padding columns that are padding in every row dropped."""
+    ids, mask = batch.input_ids[start:stop], batch.attention_mask[start:stop]
+    keep = int(mask.any(0).long().argmax())  # first column that is not all padding
+    return PromptBatch(
+        ids[:, keep:], mask[:, keep:], {k: v[start:stop] for k, v in batch.audio.items()}, batch.texts[start:stop]
+    )

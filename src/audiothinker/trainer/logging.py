@@ -1,0 +1,107 @@
+"""Per-step metrics (JSONL + accelerate trackers), completion samples and a rich progress bar."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from audiothinker.config import Config, to_dict
+from audiothinker.trainer.tracking import JsonlWriter, mean_std
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float, str, bool)):
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+class StepLogger:
+    def __init__(self, cfg: Config, accelerator, total: int, start: int):
+        self.cfg, self.acc = cfg, accelerator
+        out = Path(cfg.output_dir)
+        main = accelerator.is_main_process
+        self.metrics = JsonlWriter(out / "metrics.jsonl", main and "jsonl" in cfg.log.report_to)
+        self.samples = JsonlWriter(out / "samples.jsonl", main and cfg.log.num_samples > 0)
+        if any(t != "jsonl" for t in cfg.log.report_to):
+            accelerator.init_trackers("audiothinker", config=_flatten(to_dict(cfg)))
+        self.start_time = time.perf_counter()
+        self.progress = None
+        if main and cfg.log.progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]GRPO[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            )
+            self.task = self.progress.add_task("train", total=total, completed=start, info="")
+            self.progress.start()
+
+    def log_step(self, step: int, records, rollout, scored, update: dict, timing: dict, judge: dict, lr: float) -> None:
+        lengths = rollout.completion_mask.sum(1).float()
+        acc = self.acc
+        g = acc.gather_for_metrics  # metrics over the global batch
+
+        def gmean_std(values: list[float]) -> tuple[float, float]:
+            import torch
+
+            t = g(torch.tensor(values, dtype=torch.float32, device=acc.device)).tolist()
+            return mean_std(t)
+
+        metrics: dict[str, Any] = {"step": step, "lr": lr}
+        for name, values in (
+            ("reward/total", scored.total), ("reward/accuracy", scored.accuracy), ("reward/format", scored.format),
+            ("reward/consistency", scored.consistency), ("reward/think_quality", scored.think_quality),
+        ):
+            metrics[f"{name}_mean"], metrics[f"{name}_std"] = gmean_std(values)
+        metrics["accuracy"] = gmean_std([float(c) for c in scored.correct])[0]
+        metrics["think_rate"] = gmean_std([float(t) for t in scored.think])[0]
+        metrics["lambda"] = metrics["think_rate"]
+        all_len = g(lengths.to(acc.device)).float()
+        metrics.update({
+            "completions/mean_length": float(all_len.mean()), "completions/max_length": float(all_len.max()),
+            "completions/min_length": float(all_len.min()),
+            "completions/truncated_rate": float(g(rollout.truncated.float().to(acc.device)).mean()),
+        })
+        metrics.update(update)
+        metrics.update({f"judge/{k}": v for k, v in judge.items()})
+        metrics.update({f"judge/failures_{k}": v for k, v in scored.judge_failures.items()})
+        metrics.update(timing)
+        metrics["timing/elapsed"] = time.perf_counter() - self.start_time
+        if step % self.cfg.log.logging_steps == 0 or step == self.cfg.max_steps:
+            self.metrics.write(metrics)
+            if any(t != "jsonl" for t in self.cfg.log.report_to):
+                acc.log({k: v for k, v in metrics.items() if k != "step"}, step=step)
+            G = self.cfg.rollout.num_generations
+            for i in range(min(self.cfg.log.num_samples, len(rollout.texts))):
+                j = (i * G + i // len(records)) % len(rollout.texts)  # one completion per prompt first
+                r = records[j // G]
+                self.samples.write({
+                    "step": step, "id": r.id, "question": r.question, "answer": r.answer, "difficulty": r.difficulty,
+                    "completion": rollout.texts[j], "reward": scored.total[j], "correct": scored.correct[j],
+                    "think": scored.think[j], "r_a": scored.accuracy[j], "r_f": scored.format[j],
+                    "r_c_eff": scored.consistency[j], "r_t": scored.think_quality[j],
+                })
+        if self.progress is not None:
+            info = f"reward {metrics['reward/total_mean']:.2f} acc {metrics['accuracy']:.2f} think {metrics['think_rate']:.2f}"
+            self.progress.update(self.task, completed=step, info=info)
+        self.last = metrics
+
+    def close(self, load_result: Any = None) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        from audiothinker.data.audio import AUDIO_STATS
+
+        if self.acc.is_main_process:
+            notes = []
+            if load_result is not None and getattr(load_result, "skipped", None):
+                notes.append(load_result.summary())
+            report = AUDIO_STATS.report()
+            if report:
+                notes.append(report)
+            for n in notes:
+                print(n)
