@@ -1,0 +1,337 @@
+"""Read a data file into `AudioQA` records: our JSONL schema, AVQA (R1-AQA form) and the benchmarks.
+
+One small parser per format turns one raw dict into one record; `load_records` does the rest
+(JSON list or JSONL detection, file:line locations, duplicate ids, raise-or-skip). A new format
+is one function under `@register_format("name")`.
+
+Every bad record is a `DataError` naming the file and line (JSONL) or the record index and id
+(JSON list). With on_error="skip" it is left out and listed in `LoadResult.skipped` instead.
+Audio files are not opened here (benchmarks are often loaded before their audio is downloaded);
+`missing_audio(records)` tells a caller which are absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audiothinker.data.records import AudioQA, DataError, is_missing
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a raw record came from, handed to the format's parser."""
+
+    position: int
+    """0-based record index in the file (blank JSONL lines not counted)."""
+    audio_root: Path
+    """Directory that relative audio paths resolve against."""
+
+    def resolve(self, path: str) -> str:
+        p = Path(os.path.expanduser(path))
+        return os.path.normpath(p if p.is_absolute() else self.audio_root / p)
+
+
+RecordParser = Callable[[dict[str, Any], Source], AudioQA]
+FORMATS: dict[str, RecordParser] = {}
+"""Registered formats: name -> parser of one raw record."""
+
+
+def register_format(name: str) -> Callable[[RecordParser], RecordParser]:
+    def deco(fn: RecordParser) -> RecordParser:
+        FORMATS[name] = fn
+        return fn
+
+    return deco
+
+
+@dataclass
+class LoadResult:
+    """The records of one file and the bad ones left out (only with on_error="skip")."""
+
+    records: list[AudioQA]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(where, reason) for each record left out."""
+    path: str = ""
+    format: str = ""
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def summary(self, max_listed: int = 5) -> str:
+        head = f"{self.path} ({self.format}): {len(self.records)} records"
+        if not self.skipped:
+            return head
+        listed = "; ".join(f"{where}: {_shorten(reason)}" for where, reason in self.skipped[:max_listed])
+        more = f"; ... {len(self.skipped) - max_listed} more" if len(self.skipped) > max_listed else ""
+        return f"{head}, {len(self.skipped)} skipped ({listed}{more})"
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------- field helpers
+
+
+def _field(raw: dict[str, Any], name: str) -> Any:
+    if name not in raw or is_missing(raw[name]):
+        raise DataError(f"missing field {name!r}")
+    return raw[name]
+
+
+def _text(value: Any, name: str) -> str:
+    """Benchmarks store a few numbers as numbers; anything else that is not text is an error."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise DataError(f"field {name!r} must be text, got {type(value).__name__}")
+    return str(value).strip()
+
+
+def _choices(value: Any, name: str, drop_empty: bool) -> list[str]:
+    if not isinstance(value, list):
+        raise DataError(f"field {name!r} must be a list of options, got {type(value).__name__}")
+    out = [_text(c, name) for c in value]
+    # MMAR has a few option lists padded with "": no option, so not shown to the model.
+    return [c for c in out if c] if drop_empty else out
+
+
+def _optional_text(raw: dict[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    if is_missing(value):
+        return None
+    if isinstance(value, list):  # MMAU v1 has a few categories as one-element lists
+        return ", ".join(_text(v, name) for v in value) or None
+    return _text(value, name) or None
+
+
+def _raw_id(raw: dict[str, Any], key: str, source: Source, prefix: str) -> str:
+    value = raw.get(key)
+    if is_missing(value) or value == "":
+        return f"{prefix}-{source.position}"
+    return _text(value, key)
+
+
+# --------------------------------------------------------------------------- formats
+
+
+_GENERIC_FIELDS = frozenset(
+    ("id", "audio", "question", "choices", "answer", "task", "category", "difficulty", "sampling_rate", "metadata")
+)
+
+
+@register_format("jsonl")
+def parse_generic(raw: dict[str, Any], source: Source) -> AudioQA:
+    """Our schema: id, audio (path), question, choices, answer (option text), and optionally
+    task, category, difficulty, sampling_rate, metadata (a dict). Other keys go to metadata."""
+    metadata = raw.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise DataError(f"field 'metadata' must be an object, got {type(metadata).__name__}")
+    metadata = {**{k: v for k, v in raw.items() if k not in _GENERIC_FIELDS}, **metadata}
+    rate = raw.get("sampling_rate")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0):
+        raise DataError(f"field 'sampling_rate' must be a positive integer, got {rate!r}")
+    return AudioQA(
+        id=_text(_field(raw, "id"), "id"),
+        audio=source.resolve(_text(_field(raw, "audio"), "audio")),
+        question=_text(_field(raw, "question"), "question"),
+        choices=_choices(_field(raw, "choices"), "choices", drop_empty=False),
+        answer=_text(_field(raw, "answer"), "answer"),
+        sampling_rate=rate,
+        task=_optional_text(raw, "task"),
+        category=_optional_text(raw, "category"),
+        difficulty=_optional_text(raw, "difficulty"),
+        metadata=metadata,
+    )
+
+
+# "synthetic" files are written by data.synthetic.write_synthetic in our schema.
+FORMATS["synthetic"] = parse_generic
+
+_VIDEO = re.compile("video", re.IGNORECASE)
+
+
+def video_to_audio(question: str) -> str:
+    """R1-AQA's AVQA rewrite, keeping the case: video -> audio, Video -> Audio, VIDEO -> AUDIO."""
+
+    def swap(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if word.isupper():
+            return "AUDIO"
+        return "Audio" if word[0].isupper() else "audio"
+
+    return _VIDEO.sub(swap, question)
+
+
+@register_format("avqa")
+def parse_avqa(raw: dict[str, Any], source: Source) -> AudioQA:
+    """R1-AQA's AVQA lines: question_text, multi_choice, answer (index into multi_choice), audio_path."""
+    choices = _choices(_field(raw, "multi_choice"), "multi_choice", drop_empty=False)
+    index = _field(raw, "answer")
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise DataError(f"field 'answer' must be an index into multi_choice, got {index!r}")
+    if not 0 <= index < len(choices):
+        raise DataError(f"answer index {index} is out of range for {len(choices)} choices {choices!r}")
+    metadata = {k: raw[k] for k in ("video_name", "video_id", "question_relation", "question_type") if k in raw}
+    return AudioQA(
+        id=_raw_id(raw, "id", source, "avqa"),
+        audio=source.resolve(_text(_field(raw, "audio_path"), "audio_path")),
+        question=video_to_audio(_text(_field(raw, "question_text"), "question_text")),
+        choices=choices,
+        answer=choices[index],
+        task=_optional_text(raw, "question_type"),
+        metadata={**metadata, "raw": raw},
+    )
+
+
+@register_format("mmau")
+def parse_mmau(raw: dict[str, Any], source: Source) -> AudioQA:
+    """MMAU test-mini/test: audio_id relative to the audio root; task sound|music|speech."""
+    return AudioQA(
+        id=_text(_field(raw, "id"), "id"),
+        audio=source.resolve(_text(_field(raw, "audio_id"), "audio_id")),
+        question=_text(_field(raw, "question"), "question"),
+        choices=_choices(_field(raw, "choices"), "choices", drop_empty=True),
+        answer=_text(_field(raw, "answer"), "answer"),
+        task=_optional_text(raw, "task"),
+        category=_optional_text(raw, "category"),
+        difficulty=_optional_text(raw, "difficulty"),
+        metadata={
+            "sub_category": _optional_text(raw, "sub-category"),
+            "dataset": _optional_text(raw, "dataset"),
+            "split": _optional_text(raw, "split"),
+            "raw": raw,
+        },
+    )
+
+
+@register_format("mmar")
+def parse_mmar(raw: dict[str, Any], source: Source) -> AudioQA:
+    """MMAR (JSON list or JSONL): audio_path; modality (7 kinds) kept as `task`; no difficulty."""
+    modality = _optional_text(raw, "modality")
+    return AudioQA(
+        id=_text(_field(raw, "id"), "id"),
+        audio=source.resolve(_text(_field(raw, "audio_path"), "audio_path")),
+        question=_text(_field(raw, "question"), "question"),
+        choices=_choices(_field(raw, "choices"), "choices", drop_empty=True),
+        answer=_text(_field(raw, "answer"), "answer"),
+        task=modality,
+        category=_optional_text(raw, "category"),
+        metadata={
+            "modality": modality,
+            "sub_category": _optional_text(raw, "sub-category"),
+            "language": _optional_text(raw, "language"),
+            "raw": raw,
+        },
+    )
+
+
+@register_format("airbench")
+def parse_airbench(raw: dict[str, Any], source: Source) -> AudioQA:
+    """AIR-Bench foundation: audio at <root>/<task_name>_<dataset_name>/<path> (official layout)."""
+    task_name = _text(_field(raw, "task_name"), "task_name")
+    dataset_name = _text(_field(raw, "dataset_name"), "dataset_name")
+    path = _text(_field(raw, "path"), "path")
+    if task_name == "Audio_Grounding":  # the official inference script reads these as .flac
+        path = path[:-3] + "flac"
+    letters = [k for k in ("choice_a", "choice_b", "choice_c", "choice_d") if not is_missing(raw.get(k))]
+    choices = [c for c in (_text(raw[k], k) for k in letters) if c]
+    return AudioQA(
+        id=_raw_id(raw, "uniq_id", source, "airbench"),
+        audio=source.resolve(f"{task_name}_{dataset_name}/{path}"),
+        question=_text(_field(raw, "question"), "question"),
+        choices=choices,
+        answer=_text(_field(raw, "answer_gt"), "answer_gt"),
+        task=task_name,
+        category=dataset_name,
+        metadata={"group": f"{task_name}_{dataset_name}", "raw": raw},
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _raw_records(path: Path) -> list[tuple[str, Any]]:
+    """[(where, parsed JSON or the DataError of a malformed line)] from a JSON list or JSONL file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read data file: {e}") from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text: {e}") from e
+    if text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{e.lineno}: malformed JSON: {e.msg}") from e
+        return [(_json_where(path, i, item), item) for i, item in enumerate(items)]
+    out: list[tuple[str, Any]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            out.append((where, json.loads(line)))
+        except json.JSONDecodeError as e:
+            out.append((where, DataError(f"malformed JSON line: {e.msg} (column {e.colno})")))
+    return out
+
+
+def _json_where(path: Path, index: int, item: Any) -> str:
+    rid = next((item[k] for k in ("id", "uniq_id") if isinstance(item, dict) and k in item), None)
+    return f"{path} record {index}" + (f" (id {rid!r})" if rid is not None else "")
+
+
+def load_records(
+    path: str | os.PathLike[str],
+    format: str,
+    *,
+    audio_root: str | os.PathLike[str] | None = None,
+    on_error: str = "raise",
+) -> LoadResult:
+    """Read every record of `path` in `format` (one of FORMATS; JSON list or JSONL for all).
+
+    audio_root: where relative audio paths resolve (default: the data file's directory).
+    on_error: "raise" stops at the first bad record; "skip" leaves it out and lists it in `skipped`.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown data format {format!r}; valid: {sorted(FORMATS)}")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found")
+    parse = FORMATS[format]
+    root = Path(audio_root) if audio_root is not None else path.parent
+    result = LoadResult(records=[], path=str(path), format=format)
+    first_seen: dict[str, str] = {}
+    for position, (where, item) in enumerate(_raw_records(path)):
+        try:
+            if isinstance(item, DataError):
+                raise item
+            if not isinstance(item, dict):
+                raise DataError(f"a record must be a JSON object, got {type(item).__name__}")
+            record = parse(item, Source(position, root)).validate()
+            if not record.id:
+                raise DataError("empty id")
+            if record.id in first_seen:
+                raise DataError(f"duplicate id {record.id!r} (first at {first_seen[record.id]})")
+        except DataError as e:
+            if on_error == "raise":
+                raise DataError(f"{where}: {e}") from e
+            result.skipped.append((where, str(e)))
+            continue
+        first_seen[record.id] = where
+        result.records.append(record)
+    return result
+
+
+def missing_audio(records: list[AudioQA]) -> list[AudioQA]:
+    """Records whose audio is a path to no file (in-memory waveforms are never missing)."""
+    return [r for r in records if not isinstance(r.audio, np.ndarray) and not os.path.isfile(r.audio)]
