@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,23 @@ from audiothinker.config import ModelConfig
 TINY_BUILDERS = {"tiny:qwen2_audio", "tiny:qwen2_5_omni", "tiny:text"}
 
 
-def resolve_tiny(spec: str, cache_dir: str | Path, seed: int = 0) -> str:
-    """Build the tiny model named by `spec` under cache_dir once (deterministic by seed) and return its path."""
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("AUDIOTHINKER_CACHE", Path.home() / ".cache" / "audiothinker"))
+
+
+def resolve_tiny(spec: str, cache_dir: str | Path | None = None, seed: int = 0) -> str:
+    """Build the tiny model named by `spec` once (deterministic by seed) and return its path.
+
+    The cache key includes a hash of the builder's source, so a changed builder never serves a stale model.
+    """
+    import hashlib
+    import inspect
+
     from audiothinker.models import tiny
 
     name = spec.split(":", 1)[1]
-    out = Path(cache_dir) / f"tiny-{name}-seed{seed}"
+    version = hashlib.sha1(inspect.getsource(tiny).encode()).hexdigest()[:8]
+    out = Path(cache_dir or default_cache_dir()) / f"tiny-{name}-seed{seed}-{version}"
     if (out / "audiothinker_tiny.json").exists():
         return str(out)
     builders = {"qwen2_audio": tiny.build_tiny_qwen2_audio, "text": tiny.build_tiny_text}
@@ -26,9 +39,12 @@ def resolve_tiny(spec: str, cache_dir: str | Path, seed: int = 0) -> str:
         builders["qwen2_5_omni"] = tiny.build_tiny_qwen2_5_omni
     if name not in builders:
         raise ValueError(f"unknown tiny model {spec!r}; valid: {sorted('tiny:' + k for k in builders)}")
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
     builders[name](tmp, seed=seed)
-    tmp.rename(out)
+    try:
+        tmp.rename(out)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
     return str(out)
 
 
@@ -50,7 +66,7 @@ def _dtype(name: str) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
-def load_policy(cfg: ModelConfig, cache_dir: str | Path = "runs/.models", path: str | None = None) -> Any:
+def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str | None = None) -> Any:
     """Load model + processor and wrap them in the family's adapter (LoRA / frozen audio tower applied)."""
     name = path or cfg.name_or_path
     if name in TINY_BUILDERS:

@@ -13,7 +13,14 @@ from pathlib import Path
 
 from audiothinker.prompts import INSTRUCTIONS
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"]
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>",
+                  "<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>"]
+# Named tokens the Qwen2.5-Omni processor reads off its tokenizer.
+OMNI_NAMED_TOKENS = {
+    "audio_token": "<|AUDIO|>", "audio_bos_token": "<|audio_bos|>", "audio_eos_token": "<|audio_eos|>",
+    "image_token": "<|IMAGE|>", "video_token": "<|VIDEO|>",
+    "vision_bos_token": "<|vision_bos|>", "vision_eos_token": "<|vision_eos|>",
+}
 TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
 
 # Words the synthetic tasks, prompts and think traces use; the byte-level BPE covers anything else.
@@ -33,7 +40,7 @@ def _corpus() -> list[str]:
     return lines
 
 
-def train_tokenizer(vocab_size: int = 1024):
+def train_tokenizer(vocab_size: int = 1024, named_tokens: dict[str, str] | None = None):
     """A byte-level BPE tokenizer with the Qwen special tokens, as a transformers fast tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -52,7 +59,7 @@ def train_tokenizer(vocab_size: int = 1024):
         tokenizer_object=tok,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        additional_special_tokens=SPECIAL_TOKENS[1:],
+        extra_special_tokens=named_tokens or SPECIAL_TOKENS[1:],
     )
     fast.add_tokens(TAG_TOKENS)
     return fast
@@ -132,4 +139,42 @@ def build_tiny_text(out_dir: str | Path, *, seed: int = 0, hidden: int = 64, lay
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "audiothinker_tiny.json").write_text(json.dumps({"family": "text", "seed": seed}))
+    return out
+
+
+def build_tiny_qwen2_5_omni(out_dir: str | Path, *, seed: int = 0, mel_seconds: int = 2, hidden: int = 64,
+                            layers: int = 2, audio_layers: int = 2, n_mels: int = 80) -> Path:
+    """Write a tiny random Qwen2.5-Omni (4 heads of 16: `hidden` must stay 64) thinker with an audio-only processor to `out_dir`."""
+    import torch
+    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration, WhisperFeatureExtractor
+
+    from audiothinker.models.qwen2_5_omni import AudioOnlyOmniProcessor
+
+    out = Path(out_dir)
+    tokenizer = train_tokenizer(named_tokens=OMNI_NAMED_TOKENS)
+    ids = {k: tokenizer.convert_tokens_to_ids(v) for k, v in OMNI_NAMED_TOKENS.items()}
+    fe = WhisperFeatureExtractor(feature_size=n_mels, sampling_rate=16000, hop_length=160, chunk_length=mel_seconds, n_fft=400)
+    frames = mel_seconds * 100
+    config = Qwen2_5OmniThinkerConfig(
+        audio_config=dict(
+            num_mel_bins=n_mels, encoder_layers=audio_layers, encoder_attention_heads=2, encoder_ffn_dim=hidden * 2,
+            d_model=hidden, output_dim=hidden, max_source_positions=frames // 2, n_window=50,
+        ),
+        vision_config=dict(depth=1, hidden_size=32, intermediate_size=32, num_heads=2, out_hidden_size=hidden, fullatt_block_indexes=[0]),
+        text_config=dict(
+            vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 3, num_hidden_layers=layers,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+            rope_scaling={"type": "default", "mrope_section": [2, 3, 3]},  # sums to head_dim / 2 = 8
+        ),
+        audio_token_index=ids["audio_token"], image_token_index=ids["image_token"], video_token_index=ids["video_token"],
+        audio_start_token_id=ids["audio_bos_token"], audio_end_token_id=ids["audio_eos_token"],
+        user_token_id=tokenizer.convert_tokens_to_ids("user"), vision_start_token_id=ids["vision_bos_token"],
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5OmniThinkerForConditionalGeneration(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    AudioOnlyOmniProcessor(fe, tokenizer, CHAT_TEMPLATE).save_pretrained(out)
+    (out / "audiothinker_tiny.json").write_text(json.dumps({"family": "qwen2_5_omni", "seed": seed}))
     return out

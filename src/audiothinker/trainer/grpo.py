@@ -74,7 +74,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     with acc.main_process_first():
         path, fmt = training_file(cfg)
         records, load_result = load_training_records(path, fmt, cfg)
-        policy = load_policy(cfg.model, cache_dir=out.parent / ".models")
+        policy = load_policy(cfg.model)
     if acc.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
@@ -90,7 +90,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     ref_scorer = None
     if cfg.train.beta > 0 and not cfg.model.lora:
         ref_cfg = dataclasses.replace(cfg.model, lora=False, gradient_checkpointing=False)
-        ref_model = load_policy(ref_cfg, cache_dir=out.parent / ".models", path=policy.name_or_path).model
+        ref_model = load_policy(ref_cfg, path=policy.name_or_path).model
         ref_model.requires_grad_(False).eval()
         ref_scorer = ScoringModule(ref_model, policy)
         if acc.distributed_type.name == "DEEPSPEED":  # ZeRO-3 must shard the reference too

@@ -1,0 +1,128 @@
+"""Qwen2.5-Omni adapter: the thinker (`Qwen2_5OmniThinkerForConditionalGeneration`) alone.
+
+The thinker computes its mRoPE position ids from input_ids and the audio lengths, so prompts go
+in as input_ids with the audio features repeated per completion (the model's own forward, in
+generation and in every scoring pass).
+
+Processor: the official Qwen2.5-Omni processor needs torchvision for its video part. When it
+cannot be built, an audio-only processor made of the checkpoint's own feature extractor and
+tokenizer stands in; it expands the audio placeholder exactly as the official one does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from audiothinker.algos.logprobs import selective_log_softmax
+from audiothinker.models.base import PromptBatch
+
+
+def _audio_tokens(n_frames: np.ndarray) -> np.ndarray:
+    """Audio tokens per clip for n mel frames (conv stride 2, then pooling 2), as the official processor."""
+    return ((n_frames - 1) // 2 + 1 - 2) // 2 + 1
+
+
+class AudioOnlyOmniProcessor:
+    """The audio half of Qwen2_5OmniProcessor: chat template, mel features, placeholder expansion."""
+
+    def __init__(self, feature_extractor: Any, tokenizer: Any, chat_template: str | None):
+        self.feature_extractor, self.tokenizer = feature_extractor, tokenizer
+        self.chat_template = chat_template or tokenizer.chat_template
+        self.audio_token = getattr(tokenizer, "audio_token", None) or "<|AUDIO|>"
+
+    def apply_chat_template(self, messages, add_generation_prompt=True, tokenize=False):
+        return self.tokenizer.apply_chat_template(
+            messages, chat_template=self.chat_template, add_generation_prompt=add_generation_prompt, tokenize=tokenize
+        )
+
+    def __call__(self, text: list[str], audio: list[np.ndarray], sampling_rate: int, **_: Any) -> dict:
+        feats = self.feature_extractor(
+            audio, sampling_rate=sampling_rate, padding="max_length", return_attention_mask=True, return_tensors="pt"
+        )
+        n_tokens = _audio_tokens(feats["attention_mask"].sum(-1).numpy())
+        expanded = []
+        for t, n in zip(text, n_tokens):
+            if t.count(self.audio_token) != 1:
+                raise ValueError(f"expected one {self.audio_token} per prompt, found {t.count(self.audio_token)}")
+            expanded.append(t.replace(self.audio_token, self.audio_token * int(n)))
+        enc = self.tokenizer(expanded, padding=True, return_tensors="pt", add_special_tokens=False)
+        return {**enc, "input_features": feats["input_features"], "feature_attention_mask": feats["attention_mask"]}
+
+    def save_pretrained(self, out) -> None:
+        self.feature_extractor.save_pretrained(out)
+        self.tokenizer.save_pretrained(out)
+        if self.chat_template:
+            (__import__("pathlib").Path(out) / "chat_template.jinja").write_text(self.chat_template)
+
+
+def load_omni_thinker(path: str, kwargs: dict, trust_remote_code: bool = False) -> "OmniThinkerPolicy":
+    from transformers import AutoFeatureExtractor, AutoTokenizer, Qwen2_5OmniThinkerForConditionalGeneration
+
+    model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(path, **kwargs)
+    processor: Any = None
+    try:
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (ImportError, AttributeError, ValueError, OSError, TypeError):
+        pass  # torchvision missing (video processor) or an audio-only checkpoint
+    if not hasattr(processor, "feature_extractor"):
+        from pathlib import Path
+
+        tpl = Path(path) / "chat_template.jinja"
+        processor = AudioOnlyOmniProcessor(
+            AutoFeatureExtractor.from_pretrained(path), AutoTokenizer.from_pretrained(path),
+            tpl.read_text() if tpl.exists() else None,
+        )
+    return OmniThinkerPolicy(model, processor)
+
+
+class OmniThinkerPolicy:
+    family = "qwen2_5_omni"
+
+    def __init__(self, model: torch.nn.Module, processor: Any):
+        self.model, self.processor = model, processor
+        self.tokenizer = processor.tokenizer
+        self.tokenizer.padding_side = "left"
+        fe = processor.feature_extractor
+        self.sampling_rate = int(fe.sampling_rate)
+        self.max_audio_seconds = float(fe.chunk_length)
+        self.audio_tower = model.model.audio_tower if hasattr(model.model, "audio_tower") else model.audio_tower
+        names = ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>"]
+        ids = self.tokenizer.convert_tokens_to_ids(names)
+        self.audio_token_ids = [i for i in ids if i is not None and i != self.tokenizer.unk_token_id]
+
+    def build_prompts(self, messages: list[list[dict]], audios: list[np.ndarray]) -> PromptBatch:
+        texts = [self.processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in messages]
+        enc = self.processor(text=texts, audio=audios, sampling_rate=self.sampling_rate, padding=True, return_tensors="pt")
+        audio = {"input_features": enc["input_features"], "feature_attention_mask": enc["feature_attention_mask"]}
+        return PromptBatch(enc["input_ids"], enc["attention_mask"], audio, texts)
+
+    @staticmethod
+    def _repeat(batch: PromptBatch, n: int) -> dict[str, torch.Tensor]:
+        return {k: v.repeat_interleave(n, 0) for k, v in batch.audio.items()}
+
+    def generate(self, model: torch.nn.Module, batch: PromptBatch, num_generations: int, **sampling: Any) -> torch.Tensor:
+        core = model.get_base_model() if hasattr(model, "get_base_model") else model
+        with torch.no_grad():
+            out = core.generate(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, **batch.audio,
+                num_return_sequences=num_generations, suppress_tokens=self.audio_token_ids, **sampling,
+            )
+        return out[:, batch.input_ids.size(1) :]  # [B*G, C]
+
+    def token_logprobs(
+        self, model: torch.nn.Module, batch: PromptBatch, completion_ids: torch.Tensor,
+        completion_mask: torch.Tensor, num_generations: int, temperature: float = 1.0,
+    ) -> torch.Tensor:
+        ids = torch.cat([batch.input_ids.repeat_interleave(num_generations, 0), completion_ids], dim=1)  # [N, P+C]
+        mask = torch.cat([batch.attention_mask.repeat_interleave(num_generations, 0), completion_mask], dim=1)
+        logits = model(
+            input_ids=ids, attention_mask=mask, **self._repeat(batch, num_generations), use_cache=False
+        ).logits  # [N, P+C, V]
+        C = completion_ids.size(1)
+        logits = logits[:, -C - 1 : -1].float() / temperature  # [N, C, V]
+        return selective_log_softmax(logits, completion_ids)  # [N, C]
