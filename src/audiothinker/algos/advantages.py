@@ -24,6 +24,9 @@ def group_advantages(
         raise ValueError(f"rewards of shape {tuple(rewards.shape)} do not split into groups of {group_size}")
     grouped = rewards.view(-1, group_size)  # [B, G]
     centred = grouped - grouped.mean(dim=1, keepdim=True)  # [B, G]
+    # The float mean of equal values can miss them by an ulp, and ulp / eps is ~1e-3: zero such groups exactly.
+    same = (grouped == grouped[:, :1]).all(dim=1, keepdim=True)  # [B, 1]
+    centred = centred.masked_fill(same, 0.0)
     if scale == "group":
         std = grouped.std(dim=1, keepdim=True) if group_size > 1 else torch.zeros_like(grouped[:, :1])
         centred = centred / (std + eps)
