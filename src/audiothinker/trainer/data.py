@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from audiothinker.config import Config
 from audiothinker.data.audio import AUDIO_STATS, load_record_audio
-from audiothinker.data.records import AudioQA
+from audiothinker.data.records import AudioQA, DataError
 from audiothinker.models.base import PromptBatch
 from audiothinker.prompts import chat_messages
 
@@ -33,12 +35,30 @@ def load_training_records(path: str, fmt: str, cfg: Config) -> tuple[list[AudioQ
     return result.records, result
 
 
-def prompt_batch(policy: Any, records: list[AudioQA], prompt_kind: str, max_audio_seconds: float | None) -> PromptBatch:
-    """Load each record's audio (mono, resampled, cut to the policy's window) and render the prompts."""
+def prompt_batch(
+    policy: Any, records: list[AudioQA], prompt_kind: str, max_audio_seconds: float | None,
+    max_prompt_length: int | None = None,
+) -> PromptBatch:
+    """Load each record's audio (mono, resampled, cut to the policy's window) and render the prompts.
+
+    A prompt with more than `max_prompt_length` text tokens (audio placeholders not counted) is a
+    DataError naming the record: truncating a question or its options would change the task.
+    """
     limit = min(max_audio_seconds or policy.max_audio_seconds, policy.max_audio_seconds)
     audios = [load_record_audio(r, policy.sampling_rate, max_seconds=limit, stats=AUDIO_STATS) for r in records]
     messages = [chat_messages(r.question, r.choices, prompt_kind) for r in records]
-    return policy.build_prompts(messages, audios)
+    batch = policy.build_prompts(messages, audios)
+    if max_prompt_length is not None:
+        is_audio = torch.zeros_like(batch.input_ids, dtype=torch.bool)
+        for tok in getattr(policy, "audio_token_ids", []):
+            is_audio |= batch.input_ids == tok
+        text_tokens = (batch.attention_mask.bool() & ~is_audio).sum(1)  # [B]
+        for r, n in zip(records, text_tokens.tolist()):
+            if n > max_prompt_length:
+                raise DataError(
+                    f"record {r.id!r}: prompt has {n} text tokens, more than rollout.max_prompt_length={max_prompt_length}"
+                )
+    return batch
 
 
 def slice_batch(batch: PromptBatch, start: int, stop: int) -> PromptBatch:

@@ -117,7 +117,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
         step = sampler.step
         recs = [records[i] for i in sampler.take(global_prompts, acc.process_index, acc.num_processes)]
         with timer("prepare"):
-            batch = prompt_batch(policy, recs, preset.prompt, cfg.data.max_audio_seconds).to(device)
+            batch = prompt_batch(
+                policy, recs, preset.prompt, cfg.data.max_audio_seconds, cfg.rollout.max_prompt_length
+            ).to(device)
         with timer("rollout"), unwrap_for_generation(acc, scorer) as gen_model:
             rollout = engine.generate(gen_model, batch, G, sampling)
         with timer("reward"):
