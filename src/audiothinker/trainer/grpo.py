@@ -111,6 +111,12 @@ def train(cfg: Config, resume: bool = False) -> Path:
     timer = PhaseTimer()
     device = acc.device
     judge_stats = judge.stats() if judge is not None and hasattr(judge, "stats") else {}
+    evaluator = None
+    if cfg.eval.eval_steps > 0:
+        from audiothinker.judge import RuleJudge
+        from audiothinker.trainer.evaluation import PeriodicEval
+
+        evaluator = PeriodicEval(cfg, acc, policy, preset.prompt, judge or RuleJudge())
 
     stop = min(cfg.max_steps, cfg.stop_at_step or cfg.max_steps)
     while sampler.step < stop:
@@ -148,6 +154,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
             now = judge.stats()
             judge_delta = {k: v - judge_stats.get(k, 0) for k, v in now.items() if isinstance(v, (int, float))}
             judge_stats = now
+        if evaluator is not None and evaluator.due(sampler.step):
+            with timer("eval"), unwrap_for_generation(acc, scorer) as gen_model:
+                stats.update(evaluator.run(sampler.step, gen_model))
         logger.log_step(sampler.step, recs, rollout, scored, stats, timer.pop(), judge_delta, scheduler.get_last_lr()[0])
         if cfg.save_steps and sampler.step % cfg.save_steps == 0 and sampler.step < cfg.max_steps:
             save_checkpoint(acc, out, sampler.step, cfg.save_total_limit)
