@@ -119,11 +119,14 @@ def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str
 
 
 def save_pretrained(policy: Any, out_dir: str | Path, state_dict: dict | None = None) -> None:
-    """Write the policy as a loadable checkpoint (safetensors) with its processor."""
+    """Write the policy as a loadable checkpoint (safetensors) with its processor (LoRA: merged; ends training use)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if hasattr(policy.model, "peft_config"):
-        policy.model.save_pretrained(out)  # adapter_model.safetensors + adapter_config.json naming the base
+        # The adapter alone under adapter/, and the merged weights beside it so `final/` loads like any model.
+        policy.model.save_pretrained(out / "adapter")
+        policy.model = policy.model.merge_and_unload()
+        policy.model.save_pretrained(out, safe_serialization=True)
     else:
         policy.model.save_pretrained(out, state_dict=state_dict, safe_serialization=True)
     policy.processor.save_pretrained(out)
