@@ -7,6 +7,7 @@ from these comments by `audiothinker config --reference`). Defaults follow the p
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -220,6 +221,9 @@ _CHOICES = {
 }
 
 
+_SCI_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check `value` against the annotation `tp`, converting ints to floats where a float is wanted."""
     origin = typing.get_origin(tp)
@@ -242,6 +246,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         (inner,) = typing.get_args(tp)
         return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is float:
+        if isinstance(value, str) and _SCI_FLOAT.match(value.strip()):
+            value = float(value)  # YAML 1.1 (PyYAML) reads 1e-6 as a string: it needs a dot, as in 1.0e-6
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         return float(value)
