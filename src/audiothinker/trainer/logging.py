@@ -69,7 +69,7 @@ class StepLogger:
         })
         metrics.update(update)
         metrics.update({f"judge/{k}": v for k, v in judge.items()})
-        metrics.update({f"judge/failures_{k}": v for k, v in scored.judge_failures.items()})
+        metrics.update({f"reward/no_score_{k}": v for k, v in scored.judge_failures.items()})  # completions left unscored
         metrics.update(timing)
         metrics["timing/elapsed"] = time.perf_counter() - self.start_time
         if step % self.cfg.log.logging_steps == 0 or step == self.cfg.max_steps:
