@@ -66,3 +66,22 @@ def test_training_through_faulty_judge_counts_failures(fault_proxy, tiny_judge_d
     assert failures > 0, "half the requests got a 500 and none were retried: some scores must be missing"
     for s in steps:  # a missing score never turns into NaN or stops training
         assert s["reward/total_mean"] == s["reward/total_mean"]
+
+
+def test_training_with_local_judge(tmp_path, monkeypatch):
+    import audiothinker.trainer.grpo as grpo
+    from audiothinker.judge.tiny import build_tiny_judge
+
+    monkeypatch.setattr(grpo, "build_engine", lambda name, policy: CannedEngine(policy))
+    judge_dir = build_tiny_judge(tmp_path / "judge", answer="1")
+    cfg = load_config("recipes/tiny_cpu.yaml", [
+        f"output_dir={tmp_path / 'run'}", "max_steps=1", "save_steps=0", "log.progress=false",
+        "data.synthetic_size=4", "rollout.max_new_tokens=48", "train.per_device_batch_size=2",
+        "train.gradient_accumulation_steps=1", "reward.preset=atar_cr", "judge.backend=local",
+        f"judge.model={judge_dir}",
+    ])
+    grpo.train(cfg)
+    (step,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    # The wired judge answers "1" to every consistency question: every correct completion keeps R_c_eff = 1.
+    assert step["judge/requests_sent"] > 0
+    assert step["reward/no_score_consistency"] == 0
