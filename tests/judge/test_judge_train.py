@@ -38,8 +38,9 @@ class CannedEngine(HFEngine):
 @pytest.mark.server
 def test_training_through_faulty_judge_counts_failures(fault_proxy, tiny_judge_dir, tmp_path, monkeypatch):
     import audiothinker.trainer.grpo as grpo
+    import audiothinker.trainer.step as step_module
 
-    monkeypatch.setattr(grpo, "build_engine", lambda name, policy: CannedEngine(policy))
+    monkeypatch.setattr(step_module, "build_engine", lambda name, policy: CannedEngine(policy))
     proxy = fault_proxy()  # healthy for the start-up check, faulty from the first rollout on
     build = grpo.build_judge_for
 
@@ -70,9 +71,10 @@ def test_training_through_faulty_judge_counts_failures(fault_proxy, tiny_judge_d
 
 def test_training_with_local_judge(tmp_path, monkeypatch):
     import audiothinker.trainer.grpo as grpo
+    import audiothinker.trainer.step as step_module
     from audiothinker.judge.tiny import build_tiny_judge
 
-    monkeypatch.setattr(grpo, "build_engine", lambda name, policy: CannedEngine(policy))
+    monkeypatch.setattr(step_module, "build_engine", lambda name, policy: CannedEngine(policy))
     judge_dir = build_tiny_judge(tmp_path / "judge", answer="1")
     cfg = load_config("recipes/tiny_cpu.yaml", [
         f"output_dir={tmp_path / 'run'}", "max_steps=1", "save_steps=0", "log.progress=false",
