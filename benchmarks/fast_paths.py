@@ -1,23 +1,21 @@
-"""Candidate speed-ups of our step, measured by `step_time.py --fast` before they move into src/.
+"""A prototype rollout sampler, timed by `step_time.py --fast`; it stays here, not in src/.
 
-1. `shared_prefix_logprobs`: score G completions of a prompt with the prompt encoded once.
-   `token_logprobs` today runs every completion's forward over [prompt + completion], so the
-   prompt (and for audio the ~50 placeholder positions) is recomputed G times, in the
-   reference pass and in the loss forward and backward. Here the prompt runs on B rows with a
-   KV cache, the cache is repeated G times (autograd flows through the repeat back into the
-   prompt pass), and the completions run on B*G rows against it. Same log-probs up to float
-   rounding; tokens through the transformer per pass: B*P + B*G*C instead of B*G*(P+C).
-2. `fast_generate`: prefill the B prompts once (not B*G), repeat the cache G times into
-   buffers sized for the whole generation (DynamicCache copies itself at every token), then
-   a plain decode loop (no logits processors, stopping criteria or signature inspection per
-   step) sampling by inverse CDF (one uniform per row instead of torch.multinomial's one per
-   vocabulary entry: ~25x cheaper on CPU). min_new_tokens / EOS / pad as HF's generate;
-   greedy output is token-identical to it (checked by `self_check`).
+The trainer generates with transformers' `generate` (the library's logits processors and stopping
+criteria), each prompt prefilled once and its KV cache repeated for the G completions
+(models/base.py: `prompt_cache`); on GPUs a vLLM engine is the fast path. What this file measures
+is how much of the remaining CPU rollout time is `generate`'s per-token overhead:
 
-Both take the adapter (`TextPolicy` or `Qwen2AudioPolicy`) and install themselves with
-`install(policy)`, so the trainer's functions run unchanged on top of them.
-Check: `HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/fast_paths.py` (log-probs, gradients,
-greedy tokens against the adapters' own paths; sampler frequencies).
+`fast_generate`: the same shared prompt cache, copied into buffers sized for the whole generation
+(DynamicCache concatenates, copying itself at every token), then a plain decode loop (no logits
+processors, stopping criteria or signature inspection per step) sampling by inverse CDF (one
+uniform per row instead of torch.multinomial's one per vocabulary entry: ~25x cheaper on CPU).
+min_new_tokens / EOS / pad / suppressed audio tokens as HF's generate; greedy output is
+token-identical to the adapter's `generate` (checked by `self_check`). top_p < 1 and top_k are not
+implemented.
+
+`install(policy)` routes the adapter's `generate` through it, so `grpo_step` runs unchanged on top.
+Check: `HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/fast_paths.py` (greedy tokens against the
+adapters' own path; sampler frequencies).
 """
 
 from __future__ import annotations
@@ -28,60 +26,11 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicLayer
 
-from audiothinker.algos.logprobs import selective_log_softmax
-from audiothinker.models.base import PromptBatch, left_pad_position_ids
+from audiothinker.models.base import PromptBatch, prompt_cache
 
 
 def _core(model: torch.nn.Module) -> torch.nn.Module:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
-def _backbone(policy: Any, model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """(decoder stack taking inputs_embeds, lm_head) of the policy's model."""
-    core = _core(model)
-    if policy.family == "qwen2_audio":
-        return core.model.language_model, core.lm_head
-    return core.model, core.lm_head
-
-
-def _prompt_embeds(policy: Any, model: torch.nn.Module, batch: PromptBatch) -> torch.Tensor:
-    if policy.family == "qwen2_audio":
-        return policy.prompt_embeds(model, batch)  # [B, P, H], audio features in place of the placeholders
-    return _backbone(policy, model)[0].get_input_embeddings()(batch.input_ids)  # [B, P, H]
-
-
-def _encode_prompts(policy: Any, model: torch.nn.Module, batch: PromptBatch, G: int):
-    """Prompt pass on B rows; returns (last prompt hidden state repeated [B*G, 1, H], cache repeated G times)."""
-    lm, _ = _backbone(policy, model)
-    pmask = batch.attention_mask  # [B, P]
-    out = lm(
-        inputs_embeds=_prompt_embeds(policy, model, batch), attention_mask=pmask,
-        position_ids=left_pad_position_ids(pmask), use_cache=True,
-    )
-    cache = out.past_key_values
-    cache.batch_repeat_interleave(G)  # out of place per layer: gradients reach the prompt pass
-    return out.last_hidden_state[:, -1:].repeat_interleave(G, 0), cache  # [N, 1, H]
-
-
-def shared_prefix_logprobs(
-    policy: Any, model: torch.nn.Module, batch: PromptBatch, completion_ids: torch.Tensor,
-    completion_mask: torch.Tensor, num_generations: int, temperature: float = 1.0,
-) -> torch.Tensor:
-    """log pi(completion token | prompt, previous tokens) -> [B*G, C], the prompt encoded once per prompt."""
-    lm, head = _backbone(policy, model)
-    G, C = num_generations, completion_ids.size(1)
-    last_prompt, cache = _encode_prompts(policy, model, batch, G)  # [N, 1, H]
-    mask = torch.cat([batch.attention_mask.repeat_interleave(G, 0), completion_mask], dim=1)  # [N, P+C]
-    P = batch.attention_mask.size(1)
-    hidden = [last_prompt]
-    if C > 1:  # the last completion token predicts nothing we score
-        comp = lm(
-            inputs_embeds=lm.get_input_embeddings()(completion_ids[:, :-1]), attention_mask=mask[:, :-1],
-            position_ids=left_pad_position_ids(mask)[:, P:-1], past_key_values=cache, use_cache=True,
-        ).last_hidden_state  # [N, C-1, H]
-        hidden.append(comp)
-    logits = head(torch.cat(hidden, dim=1)).float() / temperature  # [N, C, V]
-    return selective_log_softmax(logits, completion_ids)  # [N, C]
 
 
 class _PreallocatedLayer(DynamicLayer):
@@ -135,33 +84,35 @@ def fast_generate(
     """Sample G completions per prompt -> [B*G, C] (C <= max_new_tokens), pad after EOS."""
     if (top_p is not None and top_p < 1.0) or top_k:
         raise NotImplementedError("fast_generate samples from the full distribution (top_p=1, no top_k)")
-    lm, head = _backbone(policy, model)
-    gen_cfg = _core(model).generation_config
-    min_new = int(getattr(gen_cfg, "min_new_tokens", None) or 0)
-    G = num_generations
-    last, cache = _encode_prompts(policy, model, batch, G)  # [N, 1, H]
-    N, P, device = last.size(0), batch.attention_mask.size(1), last.device
+    lm, head = policy.decoder(model)
+    min_new = int(getattr(_core(model).generation_config, "min_new_tokens", None) or 0)
+    G, P = num_generations, batch.attention_mask.size(1)
+    embeds = policy.prompt_embeds(model, batch)  # [B, P, H]
+    cache = prompt_cache(lm, embeds[:, :-1], batch.attention_mask[:, :-1], G)  # P-1 positions, B*G rows
+    cache.layers = [_PreallocatedLayer(layer, P + max_new_tokens) for layer in cache.layers]
+    N, device = len(batch) * G, embeds.device
     eos_ids = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
     eos = torch.tensor(eos_ids, dtype=torch.long, device=device)
     suppress = torch.tensor(getattr(policy, "audio_token_ids", []) or [], dtype=torch.long, device=device)
-    cache.layers = [_PreallocatedLayer(layer, P + max_new_tokens) for layer in cache.layers]
     full_mask = torch.cat(
         [batch.attention_mask.repeat_interleave(G, 0), batch.attention_mask.new_ones(N, max_new_tokens)], dim=1
     )  # [N, P+T]: the generated tokens are all attended (those after EOS are masked later by the engine)
-    pos = full_mask[:, :P].long().sum(-1, keepdim=True)  # [N, 1] position of the next token
+    pos = full_mask[:, :P].long().sum(-1, keepdim=True) - 1  # [N, 1] position of the last prompt token
     done = torch.zeros(N, dtype=torch.bool, device=device)
     out = []
-    logits = head(last[:, -1]).float()  # [N, V]
+    step_in = embeds[:, -1:].repeat_interleave(G, 0)  # [N, 1, H]: the last prompt token first
     embed = lm.get_input_embeddings()
     for t in range(max_new_tokens):
+        h = lm(
+            inputs_embeds=step_in, attention_mask=full_mask[:, : P + t], position_ids=pos,
+            past_key_values=cache, use_cache=True,
+        ).last_hidden_state  # [N, 1, H]
+        logits = head(h[:, -1]).float()  # [N, V]
         if suppress.numel():
             logits[:, suppress] = float("-inf")
         if t < min_new and eos.numel():
             logits[:, eos] = float("-inf")
-        if do_sample:
-            tok = sample_inverse_cdf(torch.softmax(logits / temperature, dim=-1))  # [N]
-        else:
-            tok = logits.argmax(-1)
+        tok = sample_inverse_cdf(torch.softmax(logits / temperature, dim=-1)) if do_sample else logits.argmax(-1)  # [N]
         if pad_token_id is not None:
             tok = torch.where(done, torch.full_like(tok, pad_token_id), tok)
         out.append(tok)
@@ -169,30 +120,23 @@ def fast_generate(
             done |= torch.isin(tok, eos)
             if bool(done.all()):
                 break
-        if t == max_new_tokens - 1:
-            break
-        h = lm(
-            inputs_embeds=embed(tok[:, None]), attention_mask=full_mask[:, : P + t + 1], position_ids=pos,
-            past_key_values=cache, use_cache=True,
-        ).last_hidden_state  # [N, 1, H]
-        pos = pos + 1
-        logits = head(h[:, -1]).float()  # [N, V]
+        step_in, pos = embed(tok[:, None]), pos + 1
     return torch.stack(out, dim=1)  # [N, C]
 
 
-def install(policy: Any, scoring: bool = True, generation: bool = True) -> Any:
-    """Route the adapter's token_logprobs / generate through the functions above (instance attributes)."""
+def install(policy: Any) -> Any:
+    """Route the adapter's `generate` through `fast_generate` (an instance attribute)."""
     if policy.family not in ("text", "qwen2_audio"):
-        raise NotImplementedError(f"fast paths cover the text and qwen2_audio adapters, not {policy.family!r}")
-    if scoring:
-        policy.token_logprobs = types.MethodType(shared_prefix_logprobs, policy)
-    if generation:
-        policy.generate = types.MethodType(fast_generate, policy)
+        raise NotImplementedError(f"fast_generate covers the text and qwen2_audio adapters, not {policy.family!r}")
+    policy.generate = types.MethodType(fast_generate, policy)
     return policy
 
 
 def self_check(workdir: str) -> None:
-    """Equivalence with the adapters' own paths on both tiny models (run: python benchmarks/fast_paths.py)."""
+    """Greedy tokens equal the adapters' own `generate` on both tiny models; sampler frequencies.
+
+    Run: python benchmarks/fast_paths.py
+    """
     from pathlib import Path
 
     from audiothinker.config import ModelConfig
@@ -205,26 +149,15 @@ def self_check(workdir: str) -> None:
     records = load_records(str(write_synthetic(Path(workdir) / "data", 16, 0)), "jsonl").records[:8]
     for spec in ("tiny:text", "tiny:qwen2_audio"):
         policy = load_policy(ModelConfig(name_or_path=resolve_tiny(spec, Path(workdir) / "models"), dtype="float32"))
-        policy.max_audio_seconds = min(policy.max_audio_seconds, 30.0)
         batch = prompt_batch(policy, records, "no_think", None)
         engine = build_engine("hf", policy)
-        rollout = engine.generate(policy.model, batch, 4, SamplingParams(max_new_tokens=32))
-        args = (policy.model, batch, rollout.completion_ids, rollout.completion_mask, 4)
-        mask = rollout.completion_mask.bool()
-        ref, new = policy.token_logprobs(*args), shared_prefix_logprobs(policy, *args)
-        params = [p for p in policy.model.parameters() if p.requires_grad]
-        g_ref = torch.autograd.grad((ref * mask).sum(), params, allow_unused=True)
-        g_new = torch.autograd.grad((new * mask).sum(), params, allow_unused=True)
-        grad_err = max(float((a - b).norm() / (a.norm() + 1e-12)) for a, b in zip(g_ref, g_new) if a is not None)
         greedy = SamplingParams(max_new_tokens=32, do_sample=False)
-        hf = engine.generate(policy.model, batch, 1, greedy).completion_ids
-        install(policy, scoring=False)
-        fast = engine.generate(policy.model, batch, 1, greedy).completion_ids
-        fast3 = engine.generate(policy.model, batch, 3, greedy).completion_ids
-        logp_err = float((ref - new).detach()[mask].abs().max())
-        same = torch.equal(hf, fast) and all(torch.equal(fast3[g::3], fast) for g in range(3))
-        print(f"{spec}: max |logp diff| {logp_err:.1e}, max rel grad diff {grad_err:.1e}, greedy identical: {same}")
-        assert logp_err < 1e-4 and grad_err < 1e-4 and same
+        hf = engine.generate(policy.model, batch, 3, greedy).completion_ids
+        install(policy)
+        fast = engine.generate(policy.model, batch, 3, greedy).completion_ids
+        same = torch.equal(hf, fast)
+        print(f"{spec}: greedy identical to the adapter's generate: {same}")
+        assert same
     probs = torch.softmax(torch.randn(1, 20) * 2, -1)
     probs[0, 3] = 0
     probs = (probs / probs.sum()).expand(200_000, 20)

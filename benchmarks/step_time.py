@@ -1,14 +1,19 @@
 """Time one GRPO training step: ours vs TRL's `GRPOTrainer`, and ours with audio vs text-only.
 
 Launch (CPU, about a minute on 2 cores; figures and how to read them in benchmarks/README.md):
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/step_time.py --fast     # needs `pip install "trl==1.16.*"`
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/step_time.py --no-trl   # ours only (text and audio)
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/step_time.py --steps 16     # needs `pip install "trl==1.16.*"`
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/step_time.py --no-trl       # ours only (text and audio)
+
+Ours is the trainer's own step: `build_context` + `grpo_step` (trainer/step.py), the calls
+`trainer/grpo.py:train` makes. `--fast` also times it with the prototype sampler of
+benchmarks/fast_paths.py in place of HF `generate` (prototype only; not in src/).
 
 All systems run in one process, their steps interleaved (TRL, ours text, ours audio, [ours+fast
 text, ours+fast audio], TRL, ...) so that noise from other work on the machine hits all of them
 alike; the first `--warmup` steps of each are dropped and medians of the next `--steps` are
 reported. One torch thread by default, for all systems (README: two threads on a shared 2-core
-box spin-wait and make every timing random).
+box spin-wait and make every timing random), and glibc told to keep freed memory
+(`keep_freed_memory`; README: otherwise one system's page faults depend on the other's frees).
 
 Equivalence choices (one optimizer step = 8 prompts x 4 completions x 64 tokens on both sides):
 - Model: the same tiny random Qwen2 (`build_tiny_text`: hidden 64, 2 layers, vocab ~1k),
@@ -35,10 +40,9 @@ Equivalence choices (one optimizer step = 8 prompts x 4 completions x 64 tokens 
   LM head scores every prompt and completion position (it scores completions only on GPUs).
 - Timing windows: TRL, from `on_step_begin` to `on_step_end` (its `training_step`: prompt
   tokenization, generate, rewards, ref forward, loss forward/backward, then clip, optimizer and
-  scheduler steps); ours, the loop's phases prepare -> rollout -> reward -> ref_old_logp ->
-  update, driven by calling the same functions `trainer/grpo.py:train` calls (`OurStep` copies
-  the loop body; it differs only in the reward's `with_spread` and in capping the text policy's
-  audio window, which `prompt_batch` cannot take as inf).
+  scheduler steps); ours, one `grpo_step` call and its phases prepare -> rollout -> reward ->
+  ref_old_logp (shown as ref) -> update. The only differences from training: `ctx.score` is
+  wrapped to add `with_spread`, and the model's generation_config forces `min_new_tokens`.
 - Audio vs text: `build_tiny_qwen2_audio` has the same language model sizes (hidden 64, 2
   layers, same tokenizer) plus a 2-layer audio encoder over 2 s of mel frames; its prompt
   carries ~53 more tokens (<|audio_bos|>, 50 x <|AUDIO|>, <|audio_eos|>, newline).
@@ -47,6 +51,7 @@ Equivalence choices (one optimizer step = 8 prompts x 4 completions x 64 tokens 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import json
 import os
@@ -62,15 +67,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 from audiothinker.config import Config, ModelConfig, validate  # noqa: E402
-from audiothinker.models.base import ScoringModule  # noqa: E402
-from audiothinker.models.loading import load_policy, resolve_tiny  # noqa: E402
+from audiothinker.models.loading import resolve_tiny  # noqa: E402
 from audiothinker.rewards import get_preset  # noqa: E402
 from audiothinker.rewards.core import think_fraction  # noqa: E402
-from audiothinker.rollout import SamplingParams, build_engine  # noqa: E402
-from audiothinker.trainer.data import load_training_records, prompt_batch, slice_batch, training_file  # noqa: E402
-from audiothinker.trainer.distributed import Dist, unwrap_for_generation  # noqa: E402
-from audiothinker.trainer.grpo import _optimizer, _ref_logp, _update  # noqa: E402
+from audiothinker.trainer.data import load_training_records, training_file  # noqa: E402
+from audiothinker.trainer.distributed import Dist  # noqa: E402
 from audiothinker.trainer.scoring import score_batch  # noqa: E402
+from audiothinker.trainer.step import build_context, grpo_step  # noqa: E402
 from audiothinker.trainer.tracking import PhaseTimer  # noqa: E402
 
 PHASES = ("prepare", "rollout", "reward", "ref", "update")
@@ -96,12 +99,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=1,
         help="torch.set_num_threads for all systems (0 = torch's default, one per core); see the README on why 1",
     )
+    p.add_argument(
+        "--system-malloc", action="store_true",
+        help="keep glibc's default malloc tuning (by default freed memory stays in the process; README: page faults)",
+    )
     p.add_argument("--workdir", default=None, help="models and data go here (default: a temporary directory)")
     p.add_argument("--json", default=None, help="also write the medians and every step's phases to this file")
     p.add_argument("--no-trl", action="store_true", help="time ours only (text and audio)")
     p.add_argument("--no-audio", action="store_true", help="skip the audio model")
-    p.add_argument("--fast", action="store_true", help="also time ours with benchmarks/fast_paths.py installed")
+    p.add_argument("--fast", action="store_true", help="also time ours with the prototype sampler of benchmarks/fast_paths.py")
     return p.parse_args(argv)
+
+
+def keep_freed_memory() -> bool:
+    """glibc: no heap trimming, mmap only above 32 MiB, so freed memory is reused, not given back to the OS.
+
+    With the defaults, whether a step's large temporaries come from fresh (page-faulting) mmaps
+    depends on what the other system in the process freed before (glibc's mmap threshold adapts
+    process-wide): TRL's step measured 10 to 25 % slower next to ours than with this setting.
+    Returns False where it does not apply (not glibc).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # malloc.h
+    return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)) and bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20))
 
 
 # ---- ours ------------------------------------------------------------------------------------
@@ -127,73 +150,39 @@ def our_config(model_path: str, workdir: Path, args: argparse.Namespace) -> Conf
 
 
 class OurStep:
-    """The objects `trainer/grpo.py:train` builds, and one iteration of its loop as `step(records)`."""
+    """The trainer's step: `build_context` once, then `grpo_step(records)` per call, timed by phase."""
 
     def __init__(self, cfg: Config, fast: bool = False):
         self.cfg = cfg
-        self.dist = Dist.create(cfg)
-        acc = self.acc = self.dist.accelerator
-        self.preset = get_preset(cfg.reward.preset)
-        self.policy = load_policy(cfg.model)
-        if self.policy.max_audio_seconds == float("inf"):
-            # TextPolicy's inf crashes prompt_batch (`int(np.ceil(inf * sr))` in data/audio.py); see benchmarks/README.md.
-            self.policy.max_audio_seconds = 30.0
+        self.ctx = build_context(cfg, Dist.create(cfg))
         # Exactly max_new_tokens per completion: EOS is masked until then (the benchmark's choice, not the trainer's).
-        self.policy.model.generation_config.min_new_tokens = cfg.rollout.max_new_tokens
+        self.ctx.policy.model.generation_config.min_new_tokens = cfg.rollout.max_new_tokens
+        score = self.ctx.score
+
+        def score_with_spread(records: list, texts: list[str], step: int):
+            scored = score(records, texts, step)
+            return dataclasses.replace(scored, total=with_spread(scored.total, texts))
+
+        self.ctx.score = score_with_spread
         if fast:
             from fast_paths import install
 
-            install(self.policy)
-        self.engine = build_engine(cfg.rollout.engine, self.policy)
-        scorer = ScoringModule(self.policy.model, self.policy)
-        optimizer, self.scheduler = _optimizer(scorer, cfg, cfg.max_steps * cfg.train.num_iterations)
-        self.scorer, self.optimizer = acc.prepare(scorer, optimizer)
-        self.ref_scorer = None
-        if cfg.train.beta > 0:  # a frozen copy, as train() keeps without LoRA
-            ref_cfg = dataclasses.replace(cfg.model, lora=False, gradient_checkpointing=False)
-            ref_model = load_policy(ref_cfg, path=self.policy.name_or_path).model.requires_grad_(False).eval()
-            self.ref_scorer = ScoringModule(ref_model, self.policy).to(acc.device)
-        self.sampling = SamplingParams(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.top_k, cfg.rollout.max_new_tokens)
+            install(self.ctx.policy)  # the engine calls policy.generate
         self.timer = PhaseTimer()
         self.step_index = 0
 
     def step(self, recs: list) -> dict[str, float]:
-        """One step of the loop on `recs`; returns {phase: seconds} and total."""
-        cfg, acc, dist, timer, G = self.cfg, self.acc, self.dist, self.timer, self.cfg.rollout.num_generations
-        bs, mu = cfg.train.per_device_batch_size, cfg.train.num_iterations
+        """One `grpo_step` on `recs`; returns {phase: seconds}, total and the prompt length."""
         start = time.perf_counter()
-        with timer("prepare"):
-            batch = prompt_batch(
-                self.policy, recs, self.preset.prompt, cfg.data.max_audio_seconds, cfg.rollout.max_prompt_length
-            ).to(acc.device)
-        with timer("rollout"), unwrap_for_generation(acc, self.scorer) as gen_model:
-            rollout = self.engine.generate(gen_model, batch, G, self.sampling)
-        with timer("reward"):
-            scored = score_batch(
-                recs, rollout.texts, G, self.preset, None, self.step_index, cfg.max_steps,
-                dist.global_fraction, dist.global_mean,
-            )
-            rewards = torch.tensor(with_spread(scored.total, rollout.texts), dtype=torch.float32, device=acc.device)  # [B*G]
-            advantages = dist.advantages(rewards, G, cfg.train.scale_rewards)  # [B*G]
-        micro = [(slice_batch(batch, a, a + bs), slice(a * G, (a + bs) * G)) for a in range(0, len(recs), bs)]
-        with timer("ref"), torch.no_grad():
-            ref_logps = [_ref_logp(acc, self.scorer, self.ref_scorer, cfg, mb, rollout, sl, G) for mb, sl in micro]
-            old_logps = [
-                self.scorer(mb, rollout.completion_ids[sl], rollout.completion_mask[sl], G, cfg.rollout.temperature)
-                if mu > 1 else None
-                for mb, sl in micro
-            ]
-        num_items = dist.dapo_normaliser(rollout.completion_mask) if cfg.train.loss_type == "dapo" else None
-        with timer("update"):
-            _update(acc, self.scorer, self.optimizer, self.scheduler, cfg, micro, rollout, advantages, ref_logps, old_logps, num_items)
+        result = grpo_step(self.ctx, recs, self.step_index, self.timer)
         total = time.perf_counter() - start
         self.step_index += 1
-        n, C = rollout.completion_ids.shape
-        if C != cfg.rollout.max_new_tokens or int(rollout.completion_mask.sum()) != n * C:
-            raise AssertionError(f"ours generated {int(rollout.completion_mask.sum())} tokens, not {n} x {cfg.rollout.max_new_tokens}")
-        times = {k.removeprefix("timing/"): v for k, v in timer.pop().items()}
+        n, C = result.rollout.completion_ids.shape
+        if C != self.cfg.rollout.max_new_tokens or int(result.rollout.completion_mask.sum()) != n * C:
+            raise AssertionError(f"ours generated {int(result.rollout.completion_mask.sum())} tokens, not {n} x {C}")
+        times = {k.removeprefix("timing/").replace("ref_old_logp", "ref"): v for k, v in self.timer.pop().items()}
         times["total"] = total
-        times["prompt_len"] = batch.input_ids.size(1)
+        times["prompt_len"] = result.batch.input_ids.size(1)
         return times
 
 
@@ -357,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    malloc = "glibc defaults" if args.system_malloc else ("freed memory kept" if keep_freed_memory() else "system")
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="audiothinker-step-time-"))
     text_path = resolve_tiny("tiny:text", workdir / "models")
     audio_path = resolve_tiny("tiny:qwen2_audio", workdir / "models")
@@ -383,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[name].append(times)
             print(f"  step {k + 1}/{total} {name:<22} {times['total']:.3f}s", flush=True)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; workdir {workdir}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, malloc: {malloc}; workdir {workdir}")
     print(
         f"batch: {args.prompts} prompts x {args.num_generations} completions x {args.new_tokens} tokens; "
         f"text prompt {prompt_len} tokens (first record); {args.warmup} warm-up + {args.steps} measured steps each"

@@ -2,6 +2,12 @@
 
 Every scoring path (generation, old/reference log-probs, loss) goes through `Policy`, so the audio
 features reach every forward by construction.
+
+The G completions of a prompt share it, so the adapters whose language model is a plain decoder
+stack + LM head (text, Qwen2-Audio) run each prompt once: `prompt_cache` computes its KV cache on
+the B prompt rows and repeats it G times, in generation and in every scoring pass
+(`completion_logprobs`). Tokens through the decoder per scoring pass: B*(P-1) + B*G*C instead of
+B*G*(P+C).
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
+
+from audiothinker.algos.logprobs import selective_log_softmax
 
 
 @dataclass
@@ -40,6 +48,7 @@ class Policy(Protocol):
     tokenizer: Any
     sampling_rate: int  # audio rate the processor expects
     max_audio_seconds: float  # longest clip the audio encoder accepts
+    uses_audio: bool  # False: prompt_batch loads no audio (the text-only adapter); an adapter without it uses audio
 
     def build_prompts(self, messages: list[list[dict]], audios: list[Any]) -> PromptBatch:
         """Render chat messages with the processor's template and extract audio features."""
@@ -61,6 +70,96 @@ def left_pad_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     """Positions that skip left padding, as transformers' generate computes them."""
     pos = attention_mask.long().cumsum(-1) - 1
     return pos.clamp(min=0)
+
+
+def checkpointing(module: torch.nn.Module) -> bool:
+    """Whether a layer of `module` recomputes its forward in backward (gradient checkpointing, training mode).
+
+    transformers keeps no KV cache there (the recompute in backward would append to it a second
+    time: the decoder turns use_cache off and its layers drop a cache passed in), so no prompt
+    cache can be shared there and scoring runs every completion over [prompt + completion].
+    """
+    return any(getattr(m, "gradient_checkpointing", False) is True and m.training for m in module.modules())
+
+
+def prompt_cache(backbone: torch.nn.Module, embeds: torch.Tensor, attention_mask: torch.Tensor, repeats: int):
+    """KV cache of prompts computed on their B rows, then repeated for the G completions of each.
+
+    backbone: a decoder stack taking `inputs_embeds` (e.g. Qwen2Model); embeds [B, P', H], mask [B, P'].
+    Returns a cache of batch B*G (row i*G+g is prompt i). The repeat is out of place, so with
+    gradients on they flow back through it into the one prompt pass. None for empty prompts and
+    under gradient checkpointing in training mode, where transformers keeps no cache (see `checkpointing`).
+    """
+    if embeds.size(1) == 0 or checkpointing(backbone):
+        return None
+    cache = backbone(
+        inputs_embeds=embeds, attention_mask=attention_mask, position_ids=left_pad_position_ids(attention_mask),
+        use_cache=True,
+    ).past_key_values
+    cache.batch_repeat_interleave(repeats)  # [B*G, heads, P', d] per layer
+    return cache
+
+
+def full_sequence_logprobs(
+    backbone: torch.nn.Module, lm_head: torch.nn.Module, prompt_embeds: torch.Tensor, prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor, completion_mask: torch.Tensor, num_generations: int, temperature: float = 1.0,
+) -> torch.Tensor:
+    """log pi(completion token | prompt, previous tokens) -> [B*G, C]: every completion run over [prompt + completion].
+
+    The reference for `shared_prefix_logprobs`, and the path under gradient checkpointing.
+    prompt_embeds [B, P, H] (audio merged in), prompt_mask [B, P] left-padded, completion_ids/mask [B*G, C].
+    """
+    G, P = num_generations, prompt_mask.size(1)
+    comp = backbone.get_input_embeddings()(completion_ids)  # [N, C, H]
+    embeds = torch.cat([prompt_embeds.repeat_interleave(G, 0), comp], dim=1)  # [N, P+C, H]
+    mask = torch.cat([prompt_mask.repeat_interleave(G, 0), completion_mask], dim=1)  # [N, P+C]
+    hidden = backbone(
+        inputs_embeds=embeds, attention_mask=mask, position_ids=left_pad_position_ids(mask), use_cache=False
+    ).last_hidden_state  # [N, P+C, H]
+    logits = lm_head(hidden[:, P - 1 : -1]).float() / temperature  # [N, C, V]: the positions predicting completions
+    return selective_log_softmax(logits, completion_ids)  # [N, C]
+
+
+def shared_prefix_logprobs(
+    backbone: torch.nn.Module, lm_head: torch.nn.Module, prompt_embeds: torch.Tensor, prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor, completion_mask: torch.Tensor, num_generations: int, temperature: float = 1.0,
+) -> torch.Tensor:
+    """Same result as `full_sequence_logprobs`, each prompt run once.
+
+    The prompt but its last token goes through the decoder on B rows (`prompt_cache`); the last
+    prompt token and the completion (but its last token, which predicts nothing scored) run on
+    B*G rows against the repeated cache, so the C hidden states out are exactly the C positions
+    that predict completion tokens.
+    """
+    G, P = num_generations, prompt_mask.size(1)
+    cache = prompt_cache(backbone, prompt_embeds[:, :-1], prompt_mask[:, :-1], G)  # P-1 positions, B*G rows
+    if cache is None:
+        raise ValueError("no prompt cache (one-token prompts, or gradient checkpointing): use completion_logprobs")
+    tail = torch.cat(
+        [prompt_embeds[:, -1:].repeat_interleave(G, 0), backbone.get_input_embeddings()(completion_ids[:, :-1])], dim=1
+    )  # [N, C, H]
+    mask = torch.cat([prompt_mask.repeat_interleave(G, 0), completion_mask], dim=1)  # [N, P+C]
+    hidden = backbone(
+        inputs_embeds=tail, attention_mask=mask[:, :-1], position_ids=left_pad_position_ids(mask)[:, P - 1 : -1],
+        past_key_values=cache, use_cache=True,
+    ).last_hidden_state  # [N, C, H]
+    logits = lm_head(hidden).float() / temperature  # [N, C, V]
+    return selective_log_softmax(logits, completion_ids)  # [N, C]
+
+
+def completion_logprobs(
+    backbone: torch.nn.Module, lm_head: torch.nn.Module, prompt_embeds: torch.Tensor, prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor, completion_mask: torch.Tensor, num_generations: int, temperature: float = 1.0,
+) -> torch.Tensor:
+    """log pi(completion token | prompt, previous tokens) -> [B*G, C], each prompt run once where possible.
+
+    Falls back to the full-sequence path under gradient checkpointing (see `checkpointing`) and
+    for one-token prompts.
+    """
+    score = shared_prefix_logprobs
+    if checkpointing(backbone) or prompt_mask.size(1) < 2:
+        score = full_sequence_logprobs
+    return score(backbone, lm_head, prompt_embeds, prompt_mask, completion_ids, completion_mask, num_generations, temperature)
 
 
 class ScoringModule(torch.nn.Module):

@@ -1,7 +1,8 @@
 """Qwen2-Audio adapter (`Qwen2AudioForConditionalGeneration`).
 
-Audio is encoded once per prompt and its embeddings repeated for the G completions, in
-generation and in every scoring forward (the encoder is the costly part of a short prompt).
+Audio is encoded once per prompt and merged into its token embeddings (`prompt_embeds`); the
+language model then runs each prompt once and shares its KV cache with the G completions, in
+generation and in every scoring forward (models/base.py: `prompt_cache`, `completion_logprobs`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audiothinker.algos.logprobs import selective_log_softmax
-from audiothinker.models.base import PromptBatch, left_pad_position_ids
+from audiothinker.models.base import PromptBatch, completion_logprobs, prompt_cache
 
 
 def _core(model: torch.nn.Module) -> torch.nn.Module:
@@ -22,6 +22,7 @@ def _core(model: torch.nn.Module) -> torch.nn.Module:
 
 class Qwen2AudioPolicy:
     family = "qwen2_audio"
+    uses_audio = True
 
     def __init__(self, model: torch.nn.Module, processor: Any):
         self.model = model
@@ -68,14 +69,22 @@ class Qwen2AudioPolicy:
             raise ValueError(f"{int(placeholder.sum())} audio placeholder tokens but {int(valid.sum())} audio frames")
         return embeds.masked_scatter(placeholder, audio[valid].to(embeds.dtype))
 
+    def decoder(self, model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """(language model taking inputs_embeds, LM head): the forward of Qwen2AudioForConditionalGeneration after the merge."""
+        core = _core(model)
+        return core.model.language_model, core.lm_head
+
     # ---- generation ---------------------------------------------------------------------------
     def generate(self, model: torch.nn.Module, batch: PromptBatch, num_generations: int, **sampling: Any) -> torch.Tensor:
-        core = _core(model)
+        G = num_generations
         with torch.no_grad():
-            embeds = self.prompt_embeds(model, batch)
-            out = core.generate(
-                inputs_embeds=embeds, attention_mask=batch.attention_mask, num_return_sequences=num_generations,
-                suppress_tokens=self.audio_token_ids, **sampling,
+            embeds = self.prompt_embeds(model, batch)  # [B, P, H]
+            # The prompts but their last (text) token prefilled on B rows; generate runs the last
+            # token against the repeated cache and decodes the B*G rows from there.
+            cache = prompt_cache(self.decoder(model)[0], embeds[:, :-1], batch.attention_mask[:, :-1], G)
+            out = _core(model).generate(
+                inputs_embeds=embeds.repeat_interleave(G, 0), attention_mask=batch.attention_mask.repeat_interleave(G, 0),
+                past_key_values=cache, use_cache=True, suppress_tokens=self.audio_token_ids, **sampling,
             )
         return out  # [B*G, C]: with inputs_embeds only, generate returns the new tokens alone
 
@@ -84,14 +93,8 @@ class Qwen2AudioPolicy:
         self, model: torch.nn.Module, batch: PromptBatch, completion_ids: torch.Tensor,
         completion_mask: torch.Tensor, num_generations: int, temperature: float = 1.0,
     ) -> torch.Tensor:
-        core = _core(model)
-        prompt = self.prompt_embeds(model, batch).repeat_interleave(num_generations, 0)  # [N, P, H]
-        comp = core.model.get_input_embeddings()(completion_ids)  # [N, C, H]
-        embeds = torch.cat([prompt, comp], dim=1)  # [N, P+C, H]
-        mask = torch.cat([batch.attention_mask.repeat_interleave(num_generations, 0), completion_mask], dim=1)
-        hidden = core.model.language_model(
-            inputs_embeds=embeds, attention_mask=mask, position_ids=left_pad_position_ids(mask), use_cache=False
-        ).last_hidden_state  # [N, P+C, H]
-        P = batch.input_ids.size(1)
-        logits = core.lm_head(hidden[:, P - 1 : -1]).float() / temperature  # [N, C, V]: only completion positions
-        return selective_log_softmax(logits, completion_ids)  # [N, C]
+        backbone, head = self.decoder(model)
+        return completion_logprobs(
+            backbone, head, self.prompt_embeds(model, batch), batch.attention_mask,
+            completion_ids, completion_mask, num_generations, temperature,
+        )  # [B*G, C]

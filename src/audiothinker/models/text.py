@@ -1,6 +1,9 @@
 """Text-only causal LM adapter (any AutoModelForCausalLM): for benchmarks against text trainers and debugging.
 
-The audio item of a message is dropped; the question text is all the model sees.
+The audio item of a message is dropped and no audio is loaded; the question text is all the model sees.
+Scoring and generation run each prompt once for its G completions (models/base.py), which assumes
+the model's logits are `lm_head(decoder(...))` (true of Qwen2/Llama-style models; not of ones that
+rescale or soft-cap their logits in the LM forward).
 """
 
 from __future__ import annotations
@@ -9,8 +12,7 @@ from typing import Any
 
 import torch
 
-from audiothinker.algos.logprobs import selective_log_softmax
-from audiothinker.models.base import PromptBatch, left_pad_position_ids
+from audiothinker.models.base import PromptBatch, completion_logprobs, prompt_cache
 
 
 def _text_only(messages: list[dict]) -> list[dict]:
@@ -23,8 +25,13 @@ def _text_only(messages: list[dict]) -> list[dict]:
     return out
 
 
+def _core(model: torch.nn.Module) -> torch.nn.Module:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 class TextPolicy:
     family = "text"
+    uses_audio = False  # prompt_batch loads no audio for it
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any):
         self.model = model
@@ -39,24 +46,33 @@ class TextPolicy:
         enc = self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False)
         return PromptBatch(enc["input_ids"], enc["attention_mask"], {}, texts)
 
+    def decoder(self, model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """(decoder stack taking inputs_embeds, LM head) of the model."""
+        core = _core(model)
+        return core.get_decoder(), core.get_output_embeddings()
+
+    def prompt_embeds(self, model: torch.nn.Module, batch: PromptBatch) -> torch.Tensor:
+        return self.decoder(model)[0].get_input_embeddings()(batch.input_ids)  # [B, P, H]
+
     def generate(self, model: torch.nn.Module, batch: PromptBatch, num_generations: int, **sampling: Any) -> torch.Tensor:
-        core = model.get_base_model() if hasattr(model, "get_base_model") else model
+        G, P = num_generations, batch.input_ids.size(1)
         with torch.no_grad():
-            out = core.generate(
-                input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                num_return_sequences=num_generations, **sampling,
+            # The prompts but their last token prefilled on B rows; generate runs the last token
+            # against the repeated cache and decodes the B*G rows from there.
+            backbone = self.decoder(model)[0]
+            cache = prompt_cache(backbone, self.prompt_embeds(model, batch)[:, :-1], batch.attention_mask[:, :-1], G)
+            out = _core(model).generate(
+                input_ids=batch.input_ids.repeat_interleave(G, 0), attention_mask=batch.attention_mask.repeat_interleave(G, 0),
+                past_key_values=cache, use_cache=True, **sampling,
             )
-        return out[:, batch.input_ids.size(1) :]  # [B*G, C]
+        return out[:, P:]  # [B*G, C]
 
     def token_logprobs(
         self, model: torch.nn.Module, batch: PromptBatch, completion_ids: torch.Tensor,
         completion_mask: torch.Tensor, num_generations: int, temperature: float = 1.0,
     ) -> torch.Tensor:
-        ids = torch.cat([batch.input_ids.repeat_interleave(num_generations, 0), completion_ids], dim=1)  # [N, P+C]
-        mask = torch.cat([batch.attention_mask.repeat_interleave(num_generations, 0), completion_mask], dim=1)
-        C = completion_ids.size(1)
-        logits = model(
-            input_ids=ids, attention_mask=mask, position_ids=left_pad_position_ids(mask),
-            use_cache=False, logits_to_keep=C + 1,
-        ).logits[:, :-1].float() / temperature  # [N, C, V]
-        return selective_log_softmax(logits, completion_ids)  # [N, C]
+        backbone, head = self.decoder(model)
+        return completion_logprobs(
+            backbone, head, self.prompt_embeds(model, batch), batch.attention_mask,
+            completion_ids, completion_mask, num_generations, temperature,
+        )  # [B*G, C]

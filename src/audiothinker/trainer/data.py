@@ -41,11 +41,15 @@ def prompt_batch(
 ) -> PromptBatch:
     """Load each record's audio (mono, resampled, cut to the policy's window) and render the prompts.
 
+    A policy with `uses_audio = False` (the text-only adapter) gets no audio: none is loaded.
     A prompt with more than `max_prompt_length` text tokens (audio placeholders not counted) is a
     DataError naming the record: truncating a question or its options would change the task.
     """
-    limit = min(max_audio_seconds or policy.max_audio_seconds, policy.max_audio_seconds)
-    audios = [load_record_audio(r, policy.sampling_rate, max_seconds=limit, stats=AUDIO_STATS) for r in records]
+    if getattr(policy, "uses_audio", True):
+        limit = min(max_audio_seconds or policy.max_audio_seconds, policy.max_audio_seconds)
+        audios = [load_record_audio(r, policy.sampling_rate, max_seconds=limit, stats=AUDIO_STATS) for r in records]
+    else:
+        audios = [None] * len(records)
     messages = [chat_messages(r.question, r.choices, prompt_kind) for r in records]
     batch = policy.build_prompts(messages, audios)
     if max_prompt_length is not None:
