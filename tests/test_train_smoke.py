@@ -176,3 +176,30 @@ def test_cli_names_an_unknown_key(capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "train.bta" in err and err.startswith("error:")
+
+
+def test_missing_training_audio_is_an_error_or_a_counted_skip(tmp_path):
+    import json as _json
+
+    import numpy as np
+    import soundfile as sf
+
+    from audiothinker.config import load_config
+    from audiothinker.data.records import DataError
+    from audiothinker.trainer.data import load_training_records
+
+    rows = []
+    for i in range(3):
+        wav = tmp_path / f"a{i}.wav"
+        if i != 1:  # a1.wav is never written
+            sf.write(wav, np.zeros(1600, dtype="float32") + 0.1, 16000)
+        rows.append({"id": f"r{i}", "audio": wav.name, "question": "High or low?", "choices": ["high", "low"], "answer": "high"})
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(_json.dumps(r) for r in rows) + "\n")
+    cfg = load_config(None, ["data.format=jsonl", f"data.train_file={data}"])
+    with pytest.raises(DataError, match=r"1 records have no audio file \('r1'"):
+        load_training_records(str(data), "jsonl", cfg)
+    cfg = load_config(None, ["data.format=jsonl", f"data.train_file={data}", "data.on_error=skip"])
+    records, result = load_training_records(str(data), "jsonl", cfg)
+    assert [r.id for r in records] == ["r0", "r2"]
+    assert len(result.skipped) == 1 and "r1" in result.summary()

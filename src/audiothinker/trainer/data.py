@@ -27,11 +27,23 @@ def training_file(cfg: Config) -> tuple[str, str]:
 
 
 def load_training_records(path: str, fmt: str, cfg: Config) -> tuple[list[AudioQA], Any]:
-    from audiothinker.data.loaders import load_records
+    """Load and validate the training set; records whose audio file is missing are found now,
+    before any model work (an error listing them, or counted skips with data.on_error=skip)."""
+    from audiothinker.data.loaders import load_records, missing_audio
 
     result = load_records(path, fmt, audio_root=cfg.data.audio_root, on_error=cfg.data.on_error)
+    missing = missing_audio(result.records)
+    if missing and cfg.data.on_error == "raise":
+        listed = "; ".join(f"{r.id!r}: {r.audio}" for r in missing[:5])
+        more = f"; ... {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise DataError(f"{path}: {len(missing)} records have no audio file ({listed}{more}); "
+                        "fix data.audio_root or set data.on_error=skip")
+    if missing:
+        gone = {id(r) for r in missing}
+        result.skipped.extend((f"{path} record {r.id!r}", f"audio file not found: {r.audio}") for r in missing)
+        result.records = [r for r in result.records if id(r) not in gone]
     if not result.records:
-        raise ValueError(f"{path}: no usable records ({len(result.skipped)} skipped)")
+        raise DataError(f"{path}: no usable records ({len(result.skipped)} skipped)")
     return result.records, result
 
 
