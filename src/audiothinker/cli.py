@@ -79,11 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from audiothinker.config import ConfigError
     from audiothinker.data.records import DataError
+    from audiothinker.judge.scoring import JudgeUnavailableError
 
     func = getattr(args, "func", None) or sys.modules[_MODULES[args.command]].run
     try:
         return int(func(args) or 0)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, JudgeUnavailableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -87,3 +87,18 @@ def test_training_with_local_judge(tmp_path, monkeypatch):
     # The wired judge answers "1" to every consistency question: every correct completion keeps R_c_eff = 1.
     assert step["judge/requests_sent"] > 0
     assert step["reward/no_score_consistency"] == 0
+
+
+def test_train_stops_before_the_first_rollout_when_the_judge_is_unreachable(tmp_path, capsys):
+    from audiothinker.cli import main
+    from audiothinker.judge.tiny import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    rc = main([
+        "train", "--config", "recipes/tiny_cpu.yaml", "--set", f"output_dir={tmp_path / 'run'}",
+        "--set", "judge.backend=openai", "--set", f"judge.base_url={url}", "--set", "judge.max_retries=0",
+        "--set", "judge.timeout=2", "--set", "data.synthetic_size=4",
+    ])
+    assert rc == 2
+    assert url in capsys.readouterr().err
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()  # no step ran
