@@ -1,0 +1,112 @@
+"""Cold start (SFT): targets in both shapes, the shape coin, the loss, and a tiny end-to-end run."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from audiothinker.config import ModelConfig, load_config
+from audiothinker.data.records import AudioQA
+from audiothinker.parsing import parse_completion
+from audiothinker.sft import SFTOptions, answer_nll, nll_loss, pad_right, sft, target_text, target_tokens, think_coin
+
+
+def _record(i=0, difficulty="hard"):
+    return AudioQA(
+        id=f"r{i}", audio="x.wav", question="Are there more high beeps or more low beeps?",
+        choices=["more high", "more low"], answer="more low", difficulty=difficulty,
+        metadata={"reasoning": "I hear low, high and low. So the answer is more low."},
+    )
+
+
+def test_targets_have_the_two_valid_shapes():
+    think = parse_completion(target_text(_record(), True))
+    assert think.valid and think.thinks and think.answer == "more low" and think.think.endswith("more low.")
+    direct = parse_completion(target_text(_record(), False))
+    assert direct.valid and not direct.thinks and direct.answer == "more low"
+    with pytest.raises(ValueError, match="reasoning"):
+        target_text(AudioQA("r", "x.wav", "q?", ["a", "b"], "a"), True)
+
+
+def test_shape_coin_is_seeded_and_blind_to_difficulty():
+    ids = [f"syn-{i}" for i in range(2000)]
+    draws = [think_coin(42, 0, i, 0.5) for i in ids]
+    assert draws == [think_coin(42, 0, i, 0.5) for i in ids]  # deterministic
+    assert abs(sum(draws) / len(draws) - 0.5) < 0.05
+    assert draws != [think_coin(42, 1, i, 0.5) for i in ids]  # a fresh coin each epoch
+    # The coin's arguments are (seed, epoch, id, fraction): nothing about the item's difficulty.
+    assert not any(think_coin(42, 0, i, 0.0) for i in ids) and all(think_coin(42, 0, i, 1.0) for i in ids)
+
+
+def test_nll_loss_is_the_mean_over_target_tokens():
+    logp = torch.log(torch.tensor([[0.5, 0.25, 0.9], [0.5, 0.1, 0.1]]))  # [B=2, C=3]
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    # tokens counted: 0.5, 0.25, 0.5 -> -(ln .5 + ln .25 + ln .5) / 3 = 4 ln 2 / 3
+    assert nll_loss(logp, mask).item() == pytest.approx(4 * math.log(2) / 3, rel=1e-6)
+    assert answer_nll(logp, [(1, 2), (0, 0)]) == [pytest.approx(2 * math.log(2), rel=1e-6), None]
+    ids, m = pad_right([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and m.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    from audiothinker.data.synthetic import write_synthetic
+    from audiothinker.models.tiny import build_tiny_qwen2_audio
+
+    root = tmp_path_factory.mktemp("sft")
+    model = build_tiny_qwen2_audio(root / "model", seed=0, hidden=32, layers=1, audio_layers=1)
+    data = write_synthetic(root / "data", 8, 5, split="train")
+    return root, model, data
+
+
+def test_answer_span_covers_the_answer_tokens(tiny_setup):
+    from transformers import AutoTokenizer
+
+    _, model, _ = tiny_setup
+    tok = AutoTokenizer.from_pretrained(model)
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    for think in (True, False):
+        ids, (a, b) = target_tokens(tok, _record(), think, eos)
+        assert ids[-1] == eos and b > a
+        assert tok.decode(ids[a:b]) == "more low"
+
+
+def test_a_few_sft_steps_reduce_the_loss_and_the_checkpoint_loads(tiny_setup):
+    from audiothinker.models.loading import load_policy
+    from audiothinker.trainer.data import prompt_batch
+
+    root, model, data = tiny_setup
+    out = root / "run"
+    cfg = load_config(None, [
+        f"output_dir={out}", "max_steps=8", f"model.name_or_path={model}", "model.dtype=float32",
+        "data.format=jsonl", f"data.train_file={data}", "data.shuffle=false", "train.learning_rate=0.01",
+        "train.per_device_batch_size=8", "train.gradient_accumulation_steps=1", "log.progress=false",
+    ])
+    final = sft(cfg, SFTOptions(think_fraction=0.5))
+    rows = [json.loads(line) for line in (out / "sft_metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 8
+    assert rows[-1]["loss"] < 0.7 * rows[0]["loss"]  # the same 8 items every step: the loss must fall
+
+    policy = load_policy(ModelConfig(name_or_path=str(final), dtype="float32"))
+    assert policy.family == "qwen2_audio"
+    from audiothinker.data.loaders import load_records
+
+    recs = load_records(str(data), "jsonl").records[:2]
+    batch = prompt_batch(policy, recs, "adaptive", None)
+    ids = torch.tensor([[policy.tokenizer.convert_tokens_to_ids("<answer>")]] * 2)
+    logp = policy.token_logprobs(policy.model, batch, ids, torch.ones_like(ids), 1)
+    assert logp.shape == (2, 1) and torch.isfinite(logp).all()
+
+
+def test_cli_sft_with_config_and_overrides(tiny_setup, tmp_path):
+    from audiothinker.cli import main
+
+    _, model, data = tiny_setup
+    cfg = tmp_path / "sft.yaml"
+    cfg.write_text(f"output_dir: {tmp_path / 'run'}\nmax_steps: 1\nmodel: {{name_or_path: {model}, dtype: float32}}\n"
+                   f"data: {{format: jsonl, train_file: {data}}}\ntrain: {{per_device_batch_size: 4}}\n")
+    assert main(["sft", "--config", str(cfg), "--set", "train.learning_rate=0.001", "--think-fraction", "1.0"]) == 0
+    assert (tmp_path / "run" / "final" / "config.json").is_file()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["sft"]["think_fraction"] == 1.0
+    assert main(["sft", "--config", str(cfg), "--think-fraction", "1.5"]) == 2
