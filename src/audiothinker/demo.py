@@ -68,7 +68,8 @@ class DemoPlan:
 
 
 PLANS: dict[str, DemoPlan] = {
-    "full": DemoPlan(train_items=2400, test_items=300, sft_steps=1200, rl_steps=120, rl_eval_steps=20, rl_eval_items=96),
+    "full": DemoPlan(train_items=2400, test_items=300, sft_steps=1200, rl_steps=120, rl_eval_steps=20,
+                     rl_eval_items=96),
     "quick": DemoPlan(train_items=480, test_items=96, sft_steps=500, rl_steps=30, rl_eval_steps=10, rl_eval_items=48),
     "smoke": DemoPlan(train_items=48, test_items=12, sft_steps=2, rl_steps=1, rl_eval_steps=0, rl_eval_items=12,
                       hidden=32, layers=1, audio_layers=1),
@@ -204,8 +205,8 @@ def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: 
             chunk = records[start : start + 32]
             b = prompt_batch(policy, chunk, "adaptive", None)
             col = torch.tensor([tag_ids] * len(b))  # [B, t]; prompts are left-padded, so the tag goes on the right
-            forced = PromptBatch(torch.cat([b.input_ids, col], 1), torch.cat([b.attention_mask, torch.ones_like(col)], 1),
-                                 b.audio, b.texts)
+            mask = torch.cat([b.attention_mask, torch.ones_like(col)], 1)
+            forced = PromptBatch(torch.cat([b.input_ids, col], 1), mask, b.audio, b.texts)
             with torch.no_grad():
                 rollout = engine.generate(policy.model, forced, 1, params)
             rows += score_completions(chunk, [tag + t for t in rollout.texts], rollout.truncated.tolist(), judge=judge)
@@ -257,8 +258,9 @@ class Evaluations:
         self.summaries["cold_start_no_think"] = self._eval("cold_start_no_think", path, "no_think")
         self.cold_rows = {"adaptive": _read_rows(self.out / "cold_start"),
                           "no_think": _read_rows(self.out / "cold_start_no_think")}
-        self.forced = self.stages.run("eval: cold start, forced modes", self.out / "forced", forced_mode_summaries, path,
-                                      self.records, self.judge, self.max_new_tokens, self.out / "forced")
+        forced_dir = self.out / "forced"
+        self.forced = self.stages.run("eval: cold start, forced modes", forced_dir, forced_mode_summaries, path,
+                                      self.records, self.judge, self.max_new_tokens, forced_dir)
 
     def after_rl(self, cold_path: str, finals: dict[str, str]) -> None:
         self.summaries["grpo"] = self._eval("grpo", finals["grpo"], PROMPTS["grpo"])
@@ -294,7 +296,8 @@ def targets(summaries: dict[str, dict]) -> list[dict[str, Any]]:
     cold, grpo, atar = summaries["cold_start"], summaries["grpo"], summaries["atar_cr_tr"]
     inc_cold, inc_atar = cold.get("inconsistency_rate"), atar.get("inconsistency_rate")
     return [
-        {"target": "atar_cr_tr: no-think rate easy - hard >= 0.30", "value": f"{gap(atar):+.2f}", "ok": gap(atar) >= 0.3},
+        {"target": "atar_cr_tr: no-think rate easy - hard >= 0.30", "value": f"{gap(atar):+.2f}",
+         "ok": gap(atar) >= 0.3},
         {"target": "cold start (prompt only): no-think rate easy - hard within +-0.10", "value": f"{gap(cold):+.2f}",
          "ok": abs(gap(cold)) < 0.1},
         {"target": "accuracy on hard: atar_cr_tr >= grpo",
@@ -563,19 +566,21 @@ def _rl_rollout(recipes: Path):
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="end-to-end demo on one CPU: cold start, GRPO vs Audio-Thinker, report")
+    p = subparsers.add_parser("demo", help="end-to-end demo on one CPU: cold start, GRPO vs Audio-Thinker, report",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/demo", help="output directory (report.md, plots, runs)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", const="quick", dest="plan",
                       help="fewer items and steps, same pipeline (a few minutes)")
     size.add_argument("--plan", choices=sorted(PLANS),
-                      help="size of the run: full (default) | quick | smoke (smoke: seconds, for tests; learns nothing)")
+                      help="size of the run: full (default) | quick | smoke (seconds, for tests; learns nothing)")
     p.set_defaults(plan="full")
     p.add_argument("--seed", type=int, default=42, help="seed of data, model init, training and sampling")
     p.add_argument("--recipes", type=Path, default=RECIPES, help="directory with sft.yaml, grpo.yaml, atar_cr_tr.yaml")
     p.add_argument("--judge-backend", choices=["rule", "openai", "local"], default=None,
-                   help="judge of R_c/R_t and of the inconsistency rate (default: rule, or openai with --judge-base-url)")
-    p.add_argument("--judge-base-url", default=None, help="OpenAI-compatible judge server, e.g. http://127.0.0.1:8000/v1")
+                   help="judge of R_c/R_t and of the inconsistency rate (default: rule; openai with a base URL)")
+    p.add_argument("--judge-base-url", default=None,
+                   help="OpenAI-compatible judge server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--judge-model", default=None, help="judge model name as served (default Qwen/Qwen3-8B-Base)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of both RL configs, e.g. --set train.beta=0.02 (repeatable)")

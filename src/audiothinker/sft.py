@@ -242,7 +242,9 @@ def _mean_answer_nll(row: dict) -> float:
 def _progress(cfg: Config, main: bool):
     if not (main and cfg.log.progress):
         return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )
 
     progress = Progress(
         TextColumn("[bold]SFT[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -257,7 +259,8 @@ def _progress(cfg: Config, main: bool):
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("sft", help="cold start: supervised fine-tuning on think traces and direct answers")
+    p = subparsers.add_parser("sft", help="cold start: supervised fine-tuning on think traces and direct answers",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="YAML config file (same tree as `train`; see recipes/demo/sft.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.learning_rate=1e-3 (repeatable)")
