@@ -50,3 +50,15 @@ def test_targets_are_computed_from_the_summaries():
 def test_plans_grow_from_smoke_to_full():
     assert PLANS["smoke"].sft_steps < PLANS["quick"].sft_steps < PLANS["full"].sft_steps
     assert PLANS["quick"].rl_steps < PLANS["full"].rl_steps
+
+
+@pytest.mark.slow
+def test_demo_quick_finishes_and_writes_the_report(tmp_path):
+    """The issue's CI smoke test: `audiothinker demo --quick` end to end (about 2 minutes on 2 cores)."""
+    from audiothinker.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert set(data["summaries"]) >= {"cold_start", "grpo", "atar_cr_tr"}
+    assert (out / "report.md").stat().st_size > 0 and (out / "rl_curves.png").stat().st_size > 1000
