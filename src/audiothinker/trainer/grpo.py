@@ -50,6 +50,9 @@ def _judge_delta(judge: Any, before: dict) -> tuple[dict, dict]:
 
 def train(cfg: Config, resume: bool = False) -> Path:
     """Run GRPO as configured; returns the directory of the final model (or of the checkpoint, with stop_at_step)."""
+    from audiothinker.data.audio import AUDIO_STATS
+
+    AUDIO_STATS.reset()  # the end-of-run audio report counts this run only
     dist = Dist.create(cfg)
     acc = dist.accelerator
     out = Path(cfg.output_dir)
