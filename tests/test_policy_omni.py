@@ -63,3 +63,16 @@ def test_omni_trains_one_step(tmp_path, monkeypatch):
     final = train(cfg)
     assert (final / "model.safetensors").exists()
     assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 1
+
+
+def test_omni_audio_encoded_once_matches_the_models_own_forward(omni):
+    msgs = [chat_messages("Is the tone high or low?", ["high", "low"], "adaptive"),
+            chat_messages("How many beeps are there in this clip?", ["two", "three", "four"], "adaptive")]
+    batch = omni.build_prompts(msgs, [_wave("tone"), _wave("noise")[:16000]])  # left padding, two audio lengths
+    ids = torch.randint(20, 200, (4, 6))
+    mask = torch.ones_like(ids)
+    mask[1, 4:] = 0
+    with torch.no_grad():
+        shared = omni.token_logprobs(omni.model, batch, ids, mask, 2)
+        full = omni.full_token_logprobs(omni.model, batch, ids, mask, 2)
+    assert torch.allclose(shared, full, atol=1e-5)

@@ -1,8 +1,9 @@
 """Qwen2.5-Omni adapter: the thinker (`Qwen2_5OmniThinkerForConditionalGeneration`) alone.
 
-The thinker computes its mRoPE position ids from input_ids and the audio lengths, so prompts go
-in as input_ids with the audio features repeated per completion (the model's own forward, in
-generation and in every scoring pass).
+The thinker computes its mRoPE position ids from input_ids and the audio lengths. Scoring passes
+encode each prompt's audio once and hand the thinker's own forward the merged embeddings with
+input_ids and the feature mask (for the positions); generation passes the features repeated per
+completion to `generate`.
 
 Processor: the official Qwen2.5-Omni processor needs torchvision for its video part. When it
 cannot be built, an audio-only processor made of the checkpoint's own feature extractor and
@@ -114,15 +115,44 @@ class OmniThinkerPolicy:
             )
         return out[:, batch.input_ids.size(1) :]  # [B*G, C]
 
+    def prompt_embeds(self, model: torch.nn.Module, batch: PromptBatch) -> torch.Tensor:
+        """Prompt token embeddings with the audio features in place of the placeholders -> [B, P, H]."""
+        core = (model.get_base_model() if hasattr(model, "get_base_model") else model).model  # thinker model
+        embeds = core.get_input_embeddings()(batch.input_ids)  # [B, P, H]
+        audio = core.get_audio_features(
+            batch.audio["input_features"], batch.audio["feature_attention_mask"], return_dict=True
+        ).last_hidden_state.to(embeds.dtype)  # [sum of audio tokens, H]
+        _, _, audio_mask = core.get_placeholder_mask(batch.input_ids, inputs_embeds=embeds)
+        return embeds.masked_scatter(audio_mask, audio)
+
     def token_logprobs(
         self, model: torch.nn.Module, batch: PromptBatch, completion_ids: torch.Tensor,
         completion_mask: torch.Tensor, num_generations: int, temperature: float = 1.0,
     ) -> torch.Tensor:
+        """Audio encoded once per prompt; the thinker's own forward computes its mRoPE positions from
+        input_ids and the audio lengths (feature_attention_mask), the encoder itself is not rerun."""
+        G = num_generations
+        core = model.get_base_model() if hasattr(model, "get_base_model") else model
+        prompt = self.prompt_embeds(model, batch).repeat_interleave(G, 0)  # [N, P, H]
+        comp = core.model.get_input_embeddings()(completion_ids)  # [N, C, H]
+        ids = torch.cat([batch.input_ids.repeat_interleave(G, 0), completion_ids], dim=1)  # [N, P+C]
+        mask = torch.cat([batch.attention_mask.repeat_interleave(G, 0), completion_mask], dim=1)
+        logits = model(
+            input_ids=ids, inputs_embeds=torch.cat([prompt, comp], dim=1), attention_mask=mask,
+            feature_attention_mask=batch.audio["feature_attention_mask"].repeat_interleave(G, 0), use_cache=False,
+        ).logits  # [N, P+C, V]
+        C = completion_ids.size(1)
+        return selective_log_softmax(logits[:, -C - 1 : -1].float() / temperature, completion_ids)  # [N, C]
+
+    def full_token_logprobs(
+        self, model: torch.nn.Module, batch: PromptBatch, completion_ids: torch.Tensor,
+        completion_mask: torch.Tensor, num_generations: int, temperature: float = 1.0,
+    ) -> torch.Tensor:
+        """Reference path: the audio features repeated per completion through the model's own forward."""
         ids = torch.cat([batch.input_ids.repeat_interleave(num_generations, 0), completion_ids], dim=1)  # [N, P+C]
         mask = torch.cat([batch.attention_mask.repeat_interleave(num_generations, 0), completion_mask], dim=1)
         logits = model(
             input_ids=ids, attention_mask=mask, **self._repeat(batch, num_generations), use_cache=False
         ).logits  # [N, P+C, V]
         C = completion_ids.size(1)
-        logits = logits[:, -C - 1 : -1].float() / temperature  # [N, C, V]
-        return selective_log_softmax(logits, completion_ids)  # [N, C]
+        return selective_log_softmax(logits[:, -C - 1 : -1].float() / temperature, completion_ids)  # [N, C]
