@@ -126,7 +126,7 @@ def sft(cfg: Config, opts: SFTOptions | None = None) -> Path:
     from audiothinker.models.base import ScoringModule
     from audiothinker.models.loading import load_policy, save_pretrained
     from audiothinker.trainer.data import load_training_records, training_file
-    from audiothinker.trainer.grpo import _optimizer
+    from audiothinker.trainer.step import _optimizer
     from audiothinker.trainer.state import PromptSampler
     from audiothinker.trainer.tracking import JsonlWriter
 

@@ -34,9 +34,9 @@ def resolve_tiny(spec: str, cache_dir: str | Path | None = None, seed: int = 0) 
     out = Path(cache_dir or default_cache_dir()) / f"tiny-{name}-seed{seed}-{version}"
     if (out / "audiothinker_tiny.json").exists():
         return str(out)
-    builders = {"qwen2_audio": tiny.build_tiny_qwen2_audio, "text": tiny.build_tiny_text}
-    if hasattr(tiny, "build_tiny_qwen2_5_omni"):
-        builders["qwen2_5_omni"] = tiny.build_tiny_qwen2_5_omni
+    builders = {
+        "qwen2_audio": tiny.build_tiny_qwen2_audio, "qwen2_5_omni": tiny.build_tiny_qwen2_5_omni, "text": tiny.build_tiny_text,
+    }
     if name not in builders:
         raise ValueError(f"unknown tiny model {spec!r}; valid: {sorted('tiny:' + k for k in builders)}")
     tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")

@@ -41,9 +41,9 @@ def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
 class PeriodicEval:
     """Each process evaluates its share of the held-out set; the main process logs the merged summary."""
 
-    def __init__(self, cfg: Config, accelerator: Any, policy: Any, prompt_kind: str, judge: Any):
+    def __init__(self, cfg: Config, accelerator: Any, policy: Any, judge: Any):
         self.cfg, self.acc, self.policy, self.judge = cfg, accelerator, policy, judge
-        self.prompt_kind = cfg.eval.prompt if cfg.eval.prompt else prompt_kind
+        self.prompt_kind = cfg.eval.prompt
         records = eval_records(cfg)
         self.records = records[accelerator.process_index :: accelerator.num_processes]
         self.out = Path(cfg.output_dir) / "eval"

@@ -21,7 +21,7 @@ from audiothinker.trainer.data import load_training_records, training_file
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
 from audiothinker.trainer.logging import StepLogger
 from audiothinker.trainer.state import PromptSampler
-from audiothinker.trainer.step import _optimizer, build_context, grpo_step  # noqa: F401 (_optimizer: sft)
+from audiothinker.trainer.step import build_context, grpo_step
 from audiothinker.trainer.tracking import PhaseTimer
 
 
@@ -78,7 +78,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         from audiothinker.judge import RuleJudge
         from audiothinker.trainer.evaluation import PeriodicEval
 
-        evaluator = PeriodicEval(cfg, acc, ctx.policy, preset.prompt, judge or RuleJudge())
+        evaluator = PeriodicEval(cfg, acc, ctx.policy, judge or RuleJudge())
 
     logger = StepLogger(cfg, acc, total=cfg.max_steps, start=sampler.step)
     timer, judge_stats = PhaseTimer(), _judge_delta(judge, {})[1]
