@@ -48,6 +48,22 @@ def test_dry_run_without_the_data_file_says_so(capsys):
     assert "data.train_file data/avqa/train_r1aqa.jsonl not found; pass --set data.train_file=FILE" in err
 
 
+def test_dry_run_catches_accumulation_unlike_the_deepspeed_config(avqa, capsys):
+    rc = main(["train", "--config", str(ROOT / "recipes" / "qwen2_audio_7b.yaml"), "--dry-run",
+               "--set", f"data.train_file={avqa / 'train.jsonl'}", "--set", f"data.audio_root={avqa}",
+               "--set", "train.gradient_accumulation_steps=4"])
+    assert rc != 0
+    assert "train.gradient_accumulation_steps=4 but deepspeed_zero3_8gpu.yaml" in capsys.readouterr().err
+
+
+def test_dry_run_under_fsdp(avqa, capsys):
+    rc = main(["train", "--config", str(ROOT / "recipes" / "qwen2_audio_7b.yaml"), "--dry-run",
+               "--accelerate-config", str(ROOT / "configs" / "fsdp_8gpu.yaml"),
+               "--set", f"data.train_file={avqa / 'train.jsonl'}", "--set", f"data.audio_root={avqa}"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "fsdp_8gpu.yaml (FSDP, 8 processes), ZeRO stage 3" in out
+
+
 def test_memory_formula():
     gib = 2**30
     one = memory_per_gpu(gib, gib, Parallel(), bytes_per_param=2, reference=True, kv_cache=0, logits=0)

@@ -41,6 +41,7 @@ class Parallel:
     zero_stage: int = 0  # DeepSpeed stage; FSDP full shard counts as 3, shard-grad-op as 2
     mixed_precision: str = "no"
     name: str = "single process"
+    ds_settings: tuple[tuple[str, Any], ...] = ()  # DeepSpeed keys that must match the training config
 
 
 def read_accelerate_config(path: str | Path | None) -> Parallel:
@@ -56,13 +57,26 @@ def read_accelerate_config(path: str | Path | None) -> Parallel:
     raw = yaml.safe_load(p.read_text()) or {}
     n = int(raw.get("num_processes", 1))  # accelerate's num_processes counts every GPU of every machine
     kind = str(raw.get("distributed_type", "NO")).upper()
-    stage = 0
+    stage, ds = 0, ()
     if kind == "DEEPSPEED":
-        stage = int((raw.get("deepspeed_config") or {}).get("zero_stage", 0))
+        dsc = raw.get("deepspeed_config") or {}
+        stage = int(dsc.get("zero_stage", 0))
+        ds = tuple((k, dsc[k]) for k in ("gradient_accumulation_steps", "gradient_clipping") if k in dsc)
     elif kind == "FSDP":
         strategy = str((raw.get("fsdp_config") or {}).get("fsdp_sharding_strategy", "FULL_SHARD")).upper()
         stage = 3 if "FULL" in strategy or strategy == "1" else 2 if "GRAD" in strategy or strategy == "2" else 0
-    return Parallel(n, stage, str(raw.get("mixed_precision", "no")), f"{p.name} ({kind}, {n} processes)")
+    return Parallel(n, stage, str(raw.get("mixed_precision", "no")), f"{p.name} ({kind}, {n} processes)", ds)
+
+
+def check_against_accelerate(cfg, par: Parallel) -> None:
+    """DeepSpeed reads accumulation and clipping from its own config: they must equal the recipe's."""
+    from audiothinker.config import ConfigError
+
+    ours = {"gradient_accumulation_steps": cfg.train.gradient_accumulation_steps, "gradient_clipping": cfg.train.max_grad_norm}
+    keys = {"gradient_accumulation_steps": "train.gradient_accumulation_steps", "gradient_clipping": "train.max_grad_norm"}
+    for key, value in par.ds_settings:
+        if float(value) != float(ours[key]):
+            raise ConfigError(f"{keys[key]}={ours[key]} but {par.name} sets deepspeed_config.{key}={value}; make them equal")
 
 
 def accelerate_config_named_in(recipe: str | Path | None) -> str | None:
@@ -186,6 +200,7 @@ def dry_run(cfg, accelerate_config: str | None, recipe: str | None = None) -> st
     model = meta_model(mc, family)
     total, trainable = count_parameters(model, cfg)
     par = read_accelerate_config(accelerate_config or accelerate_config_named_in(recipe))
+    check_against_accelerate(cfg, par)
     prompts, text_tokens, audio_tokens, n_records = render_prompts(cfg, family)
 
     r, t = cfg.rollout, cfg.train
