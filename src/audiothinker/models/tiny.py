@@ -150,6 +150,9 @@ def train_tokenizer(specials: list[str] | None = None, named_tokens: dict[str, s
     vocab = dict(model["vocab"])
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     n = len(vocab)
+    # eos <|im_end|> / pad <|endoftext|> as Qwen2-7B-Instruct's tokenizer_config; no public copy of the
+    # Qwen2-Audio / Omni tokenizer_config.json was found to confirm it. Generation stops on the
+    # generation_config's eos list ([<|endoftext|>, <|im_end|>] for Qwen2-Audio), not on this.
     vocab.update({s: n + i for i, s in enumerate(specials)})  # ids fixed before the tokenizer registers any
     tok = Qwen2Tokenizer(
         vocab=vocab, merges=merges, unk_token=None, bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
