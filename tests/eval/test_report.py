@@ -37,7 +37,8 @@ def test_summary_numbers():
     # scored: rows 0-4 and 6 (6); correct: 0, 2, 3, 6 -> 4/6.
     assert (s["n"], s["n_scored"], s["n_correct"]) == (7, 6, 4)
     assert s["accuracy"] == pytest.approx(4 / 6)
-    assert s["no_think_rate"] == pytest.approx(3 / 7)  # rows 0, 1, 6
+    assert s["no_think_rate"] == pytest.approx(4 / 7)  # rows 0, 1, 6 and the untagged row 4: not thinking
+    assert s["untagged_rate"] == pytest.approx(1 / 7)  # row 4 on its own
     assert s["think_rate"] == pytest.approx(3 / 7)  # rows 2, 3, 5
     assert s["format_rate"] == pytest.approx(6 / 7)  # all but row 4
     assert s["inconsistency_rate"] == pytest.approx(1 / 2) and s["n_judged"] == 2  # rows 2 (ok), 3 (inconsistent)
@@ -45,8 +46,10 @@ def test_summary_numbers():
     easy, hard = s["by_difficulty"]["easy"], s["by_difficulty"]["hard"]
     assert (easy["n"], easy["accuracy"], easy["no_think_rate"]) == (3, pytest.approx(2 / 3), pytest.approx(2 / 3))
     assert easy["inconsistency_rate"] == 0.0
-    # hard: scored 3 and 4 -> 1/2; no no-think; judged only 3 -> inconsistent 1/1.
-    assert (hard["n"], hard["n_scored"], hard["accuracy"], hard["no_think_rate"]) == (3, 2, 0.5, 0.0)
+    # hard: scored 3 and 4 -> 1/2; no-think only the untagged 4 -> 1/3; judged only 3 -> inconsistent 1/1.
+    assert (hard["n"], hard["n_scored"], hard["accuracy"]) == (3, 2, 0.5)
+    assert (hard["no_think_rate"], hard["untagged_rate"]) == (pytest.approx(1 / 3), pytest.approx(1 / 3))
+    assert easy["untagged_rate"] == 0.0
     assert hard["inconsistency_rate"] == 1.0
     assert list(s["by_task"]) == ["count", "pitch"]
     assert s["by_task"]["pitch"]["n"] == 3 and s["by_task"]["pitch"]["accuracy"] == pytest.approx(2 / 3)
@@ -65,7 +68,12 @@ def test_write_report_files(tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["summary"]["n_correct"] == 4 and report["official"]["total"] == [4, 6] and report["rows"] == 7
     md = (tmp_path / "report.md").read_text()
-    assert "# demo run" in md and "| easy | 3 | 66.67 | 66.67 |" in md and "| **total** | | **4** | **6** |" in md
+    assert "# demo run" in md and "| easy | 3 | 66.67 | 66.67 | 0.00 |" in md and "| **total** | | **4** | **6** |" in md
+    # hard: no-think 1/3, all of it the untagged row 4; the header lines name both rates.
+    assert "| hard | 3 | 50.00 | 33.33 | 33.33 |" in md
+    assert "- no-think rate: 57.14% (every completion not in think mode)" in md  # 4/7
+    assert "- untagged outputs: 14.29%" in md  # 1/7
+    assert report["summary"]["untagged_rate"] == pytest.approx(1 / 7)
     assert "50.00% of 2 judged" in md
     names = {"accuracy_by_task", "accuracy_by_difficulty", "no_think_rate_by_difficulty", "inconsistency_rate"}
     assert names <= set(paths) and set(report["plots"]) == {n + ".png" for n in names}
