@@ -1,6 +1,7 @@
 """Report tables from hand-made rows (numbers worked out in comments), report files and compare_runs."""
 
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -101,3 +102,39 @@ def test_compare_runs(tmp_path):
     assert set(json.loads(paths["json"].read_text())) == {"cold-start", "atar_cr_tr"}
     with pytest.raises(ValueError):
         compare_runs({}, tmp_path)
+
+
+def test_training_eval_logs_no_think_and_untagged_rates(tmp_path, monkeypatch):
+    """PeriodicEval (training-time eval): metrics and the rows/summary files carry both rates."""
+    import types
+
+    import audiothinker.eval.runner as runner
+    from audiothinker.config import load_config
+    from audiothinker.eval.runner import EvalResult, score_completions
+    from audiothinker.trainer.evaluation import PeriodicEval, flat_metrics
+
+    texts = ["<answer>x</answer>", "<think>t</think><answer>x</answer>", "x, untagged"]
+
+    def canned(policy, model, records, prompt_kind, **kwargs):  # no model: three known completions
+        rows = score_completions(records, texts[: len(records)])
+        return EvalResult(summarize(rows), rows)
+
+    monkeypatch.setattr(runner, "evaluate_policy", canned)
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "tiny_cpu.yaml"
+    cfg = load_config(recipe, [f"output_dir={tmp_path}", "eval.eval_steps=1", "eval.limit=3"])
+    acc = types.SimpleNamespace(process_index=0, num_processes=1, is_main_process=True)
+    metrics = PeriodicEval(cfg, acc, policy=None, judge=None).run(1, model=None)
+    # Rows 0 (no-think shape) and 2 (untagged) do not think: 2/3; the untagged row alone: 1/3.
+    assert metrics["eval/no_think_rate"] == pytest.approx(2 / 3)
+    assert metrics["eval/untagged_rate"] == pytest.approx(1 / 3)
+    assert metrics["eval/think_rate"] == pytest.approx(1 / 3)
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "step-000001.jsonl").read_text().splitlines()]
+    assert [r["think_mode"] for r in rows] == ["no_think", "think", "none"]
+    summary = json.loads((tmp_path / "eval" / "step-000001.summary.json").read_text())
+    assert summary["untagged_rate"] == pytest.approx(1 / 3)
+    # Per difficulty, both rates are logged too (one item per level in the synthetic test split).
+    levels = {r["difficulty"] for r in rows}
+    assert levels and None not in levels
+    for level in levels:
+        assert f"eval/{level}/no_think_rate" in metrics and f"eval/{level}/untagged_rate" in metrics
+    assert flat_metrics(summary) == metrics
