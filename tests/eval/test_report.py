@@ -95,8 +95,12 @@ def test_compare_runs(tmp_path):
     paths = compare_runs({"cold-start": cold, "atar_cr_tr": {"summary": atar}}, tmp_path)  # a report.json dict works too
     md = paths["md"].read_text()
     assert "| run | n | accuracy % | acc easy % | acc hard % | no-think % |" in md
-    assert "| cold-start | 2 | 50.00 | 0.00 | 100.00 | 0.00 | 0.00 | 0.00 |" in md
-    assert "| atar_cr_tr | 2 | 100.00 | 100.00 | 100.00 | 50.00 | 100.00 | 0.00 |" in md
+    assert "| cold-start | 2 | 50.00 | 0.00 | 100.00 | 0.00 | 0.00 | 0.00 | 0.00 | 100.00 |" in md
+    assert "| atar_cr_tr | 2 | 100.00 | 100.00 | 100.00 | 50.00 | 100.00 | 0.00 | 0.00 | 100.00 |" in md
+    untagged = summarize([row(0, "easy", "t", "none", False, format_ok=False), row(1, "hard", "t", "think", True)])
+    md = compare_runs({"untagged": untagged}, tmp_path / "untagged")["md"].read_text()
+    # no-think: all 50, easy 100 (the untagged row), hard 0; untagged 50; format 50.
+    assert "| untagged | 2 | 50.00 | 0.00 | 100.00 | 50.00 | 100.00 | 0.00 | 50.00 | 50.00 | - |" in md
     assert_valid_png(paths["accuracy"])
     assert_valid_png(paths["no_think"])
     assert set(json.loads(paths["json"].read_text())) == {"cold-start", "atar_cr_tr"}

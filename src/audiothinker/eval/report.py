@@ -278,11 +278,12 @@ def compare_runs(named_summaries: Mapping[str, Mapping[str, Any]], out_dir: str 
                              "no-think rate by difficulty", "no-think (%)"),
     }
     head = ["run", "n", "accuracy %", *[f"acc {d} %" for d in levels], "no-think %",
-            *[f"no-think {d} %" for d in levels], "format %", "inconsistency %"]
+            *[f"no-think {d} %" for d in levels], "untagged %", "format %", "inconsistency %"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for name, s in runs.items():
         acc, nt = column(s, "accuracy"), column(s, "no_think_rate")
-        cells = [name, str(s["n"]), *map(_pct, acc), *map(_pct, nt), _pct(s["format_rate"]), _pct(s.get("inconsistency_rate"))]
+        cells = [name, str(s["n"]), *map(_pct, acc), *map(_pct, nt), _pct(s.get("untagged_rate")), _pct(s["format_rate"]),
+                 _pct(s.get("inconsistency_rate"))]
         lines.append("| " + " | ".join(cells) + " |")
     plots = [f"![{p.stem}]({p.name})" for p in paths.values()]
     paths["md"] = out / "compare.md"
