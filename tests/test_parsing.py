@@ -98,6 +98,23 @@ def test_extract_answer_first_block_unterminated_and_untagged():
     assert extract_answer("  just text \n") == "just text"
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<think>cat</think> dog", "dog"),  # no <answer>: the think block is dropped, never scored
+        ("<think>cat</think>", ""),
+        ("<think>cat or dog", ""),  # unterminated think runs to the end
+        ("cat</think> dog", "dog"),  # lone </think>: its opening tag was in the prompt
+        ("a<think>b</think>c<think>d</think>e", "a c e"),
+        ("<think><answer>cat</answer></think><answer>dog</answer>", "dog"),  # quoted while thinking
+        ("<think>x</think>dog</answer>", "dog"),  # a stray closing tag is not content
+        ("", ""),
+    ],
+)
+def test_extract_answer_never_returns_think_text(text, expected):
+    assert extract_answer(text) == expected
+
+
 # ---- match_option ----------------------------------------------------------------------------
 
 

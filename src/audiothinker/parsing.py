@@ -21,6 +21,7 @@ _THINK_SHAPE = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*
 _ANSWER_SHAPE = re.compile(r"^\s*<answer>(.*?)</answer>\s*$", re.DOTALL)
 _FIRST_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _FIRST_THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -60,17 +61,32 @@ def parse_completion(text: str) -> Parsed:
 
 
 def extract_answer(text: str) -> str:
-    """The content of the first <answer> block, or the whole text when there is none.
+    """The completion reduced to its <answer> content; think text is never part of it.
 
-    This is what the MMAU/MMAR matchers see: a think block that names another option
-    must not leak into the prediction (SPEC section 7).
+    This is what we write under a benchmark's official prediction key, and what
+    `score --extract-answer` matches (SPEC section 7): a think block that names another
+    option must not reach the MMAU/MMAR matcher or the AIR-Bench letter reader.
+    1. Complete <think>...</think> blocks are removed first (an <answer> quoted inside
+       one is think text).
+    2. The first <answer>...</answer> block's content, stripped; an unterminated <answer>
+       (generation hit the token limit) gives everything after it.
+    3. No <answer>: the think text is dropped, what is left is kept, stripped. An
+       unterminated <think> runs to the end; a lone </think> closes a think block whose
+       opening tag the prompt supplied, so everything before it is think text. A stray
+       </answer> is a tag, not content, and is removed.
+    Untagged text is only stripped.
     """
-    m = _FIRST_ANSWER.search(text)
+    rest = _THINK_BLOCK.sub(" ", text)
+    m = _FIRST_ANSWER.search(rest)
     if m:
         return m.group(1).strip()
-    if "<answer>" in text:  # unterminated answer block (generation hit the token limit)
-        return text.split("<answer>", 1)[1].strip()
-    return text.strip()
+    if "<answer>" in rest:
+        return rest.split("<answer>", 1)[1].strip()
+    if "</think>" in rest:
+        rest = rest.rsplit("</think>", 1)[1]
+    if "<think>" in rest:
+        rest = rest.split("<think>", 1)[0]
+    return rest.replace("</answer>", " ").strip()
 
 
 _PUNCT = str.maketrans({c: " " for c in string.punctuation})

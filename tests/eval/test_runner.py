@@ -94,6 +94,38 @@ def test_mmau_prediction_file_scores_as_official(tmp_path):
     assert per_item[:2] == [True, True] and per_item[4] is False
 
 
+@pytest.mark.parametrize(
+    "raw_output, written",
+    [
+        ("<think>maybe a cat</think><answer>dog</answer>", "dog"),
+        ("<think>maybe a cat</think> dog", "dog"),  # no <answer>: the think block is dropped
+        ("<think>maybe a cat, or a dog", ""),  # cut off while thinking: nothing is left to score
+        ("maybe a cat</think>\ndog", "dog"),  # lone </think> (opening tag in the prompt)
+        ("<think>cat</think><answer>dog", "dog"),  # cut off inside the answer
+        ("  dog \n", "dog"),  # untagged: only stripped
+        ("<think><answer>cat</answer></think><answer>dog</answer>", "dog"),  # an answer quoted while thinking
+    ],
+)
+def test_official_key_never_holds_think_text(raw_output, written):
+    rec = AudioQA("q", "a.wav", "Which?", ["cat", "dog"], "dog", task="sound", difficulty="easy",
+                  metadata={"raw": {"id": "q", "choices": ["cat", "dog"], "answer": "dog", "task": "sound",
+                                    "difficulty": "easy"}})
+    pred = prediction_record("mmau", rec, raw_output)
+    assert pred["model_output"] == written and pred["raw_output"] == raw_output
+    # The official scorer reads the key as given: right iff what was written names "dog" alone.
+    assert official_scorer("mmau")(rec, raw_output) is (written == "dog")
+
+
+def test_airbench_response_without_answer_tag():
+    raw = {"path": "a.wav", "question": "Which?", "choice_a": "dog", "choice_b": "Cat", "answer_gt": "Cat",
+           "task_name": "Sound_AQA", "dataset_name": "clotho", "uniq_id": 7}
+    rec = AudioQA("7", "a.wav", "Which?", ["dog", "Cat"], "Cat", task="Sound_AQA", metadata={"raw": raw})
+    # The think block's "A" would be read as the letter; dropped, the rest names Cat: "B".
+    assert prediction_record("airbench", rec, "<think>A dog?</think> Cat")["response"] == "B"
+    assert prediction_record("airbench", rec, "<think>A dog?")["response"] == ""
+    assert official_scorer("airbench")(rec, "<think>A dog?") is None  # an empty response: a failure
+
+
 def test_airbench_response_is_the_option_letter():
     raw = {"path": "a.wav", "question": "Which?", "choice_a": "dog", "choice_b": "Cat", "choice_c": "bird",
            "answer_gt": "Cat", "task_name": "Sound_AQA", "dataset_name": "clotho", "uniq_id": 7}

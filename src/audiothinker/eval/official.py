@@ -6,8 +6,10 @@ Pure functions, string in, bool/letter out; no I/O (reading files and counting l
     MMAR       github.com/ddlBoJack/MMAR            code/evaluation.py     `string_match`
                (the same function as MMAU's, character for character)
     AIR-Bench  github.com/OFA-Sys/AIR-Bench         score_foundation.py    (inline in the loop)
-These see the prediction as given: reducing a raw completion to its <answer> content
-(SPEC section 7) is the caller's job.
+These see the prediction as given, as the official scripts do: `score` passes the file's
+value unchanged by default. Reducing a raw completion to its <answer> content (SPEC
+section 7) happens only where we write a prediction file (`eval`) or when asked
+(`score --extract-answer`), through `parsing.extract_answer`.
 """
 
 from __future__ import annotations

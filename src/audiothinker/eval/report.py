@@ -4,8 +4,9 @@ A row is one evaluated item (written by `eval.runner.score_completions`):
     id, task, difficulty, category   labels of the record (None when the data has none)
     answer                           the right option's text
     raw_output                       the completion as generated
-    prediction                       its <answer> content (`parsing.extract_answer`)
-    think_mode                       "think" | "no_think" | "none", from the tags (`parsing.parse_completion`)
+    prediction                       its <answer> content, think text dropped (`parsing.extract_answer`)
+    think_mode                       "think" | "no_think" | "none", from the tags (`parsing.parse_completion`);
+                                     "none" is an untagged output (no think or answer tag at all)
     format_ok                        one of the two valid shapes (SPEC section 2)
     correct                          True/False, or None when the scorer leaves the item out of the
                                      denominator (an unreadable AIR-Bench response)
@@ -15,7 +16,9 @@ A row is one evaluated item (written by `eval.runner.score_completions`):
 
 Rates:
     accuracy            correct / scored (rows whose `correct` is not None)
-    no_think_rate       share of rows in no-think mode (mode by the tags, as ATAR counts it)
+    no_think_rate       share of rows not in think mode: the no-think shape and untagged outputs
+                        alike, as ATAR's lambda counts them (a completion thinks or it does not)
+    untagged_rate       share of untagged rows (think_mode "none"), also inside no_think_rate
     format_rate         share of rows with a valid shape
     inconsistency_rate  share of judged rows with consistency < 0.5; None when nothing was judged
 Paper Fig. 2 is the no-think rate by difficulty: it should fall from easy to hard.
@@ -53,7 +56,8 @@ def group_stats(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     n_inconsistent = sum(r["consistency"] < INCONSISTENT_BELOW for r in judged)
     return {
         "accuracy": _rate(n_correct, len(scored)),
-        "no_think_rate": _rate(sum(r.get("think_mode") == "no_think" for r in rows), len(rows)),
+        "no_think_rate": _rate(sum(r.get("think_mode") != "think" for r in rows), len(rows)),
+        "untagged_rate": _rate(sum(r.get("think_mode") == "none" for r in rows), len(rows)),
         "think_rate": _rate(sum(r.get("think_mode") == "think" for r in rows), len(rows)),
         "format_rate": _rate(sum(bool(r.get("format_ok")) for r in rows), len(rows)),
         "truncated_rate": _rate(sum(bool(r.get("truncated")) for r in rows), len(rows)),
@@ -94,13 +98,13 @@ def _pct(x: float | None) -> str:
 
 def _group_table(groups: Mapping[str, Mapping[str, Any]], name: str) -> list[str]:
     lines = [
-        f"| {name} | n | accuracy % | no-think % | format % | inconsistency % |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| {name} | n | accuracy % | no-think % | untagged % | format % | inconsistency % |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for label, g in groups.items():
         lines.append(
             f"| {label} | {g['n']} | {_pct(g['accuracy'])} | {_pct(g['no_think_rate'])} | "
-            f"{_pct(g['format_rate'])} | {_pct(g.get('inconsistency_rate'))} |"
+            f"{_pct(g.get('untagged_rate'))} | {_pct(g['format_rate'])} | {_pct(g.get('inconsistency_rate'))} |"
         )
     return lines
 
@@ -116,6 +120,8 @@ def official_markdown(official: Mapping[str, Any]) -> list[str]:
     lines.append(f"| **total** | | **{c}** | **{n}** | **{_pct(c / n) if n else '-'}** |")
     if "fail" in official:
         lines.append(f"\nUnreadable responses (left out of every denominator, as officially): {official['fail']}")
+    if official.get("no_prediction"):
+        lines.append(f"\nRecords without a prediction (skipped or failed, as officially): {official['no_prediction']}")
     return lines
 
 
@@ -132,7 +138,8 @@ def markdown_report(
         "",
         f"- items: {s['n']} (scored {s['n_scored']}, correct {s['n_correct']})",
         f"- accuracy: {_pct(s['accuracy'])}%",
-        f"- no-think rate: {_pct(s['no_think_rate'])}%",
+        f"- no-think rate: {_pct(s['no_think_rate'])}% (every completion not in think mode)",
+        f"- untagged outputs: {_pct(s.get('untagged_rate'))}% (no think or answer tag; counted in the no-think rate)",
         f"- format rate: {_pct(s['format_rate'])}%",
         f"- think/answer inconsistency: "
         + (f"{_pct(s['inconsistency_rate'])}% of {s['n_judged']} judged think completions"
@@ -271,11 +278,12 @@ def compare_runs(named_summaries: Mapping[str, Mapping[str, Any]], out_dir: str 
                              "no-think rate by difficulty", "no-think (%)"),
     }
     head = ["run", "n", "accuracy %", *[f"acc {d} %" for d in levels], "no-think %",
-            *[f"no-think {d} %" for d in levels], "format %", "inconsistency %"]
+            *[f"no-think {d} %" for d in levels], "untagged %", "format %", "inconsistency %"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for name, s in runs.items():
         acc, nt = column(s, "accuracy"), column(s, "no_think_rate")
-        cells = [name, str(s["n"]), *map(_pct, acc), *map(_pct, nt), _pct(s["format_rate"]), _pct(s.get("inconsistency_rate"))]
+        cells = [name, str(s["n"]), *map(_pct, acc), *map(_pct, nt), _pct(s.get("untagged_rate")), _pct(s["format_rate"]),
+                 _pct(s.get("inconsistency_rate"))]
         lines.append("| " + " | ".join(cells) + " |")
     plots = [f"![{p.stem}]({p.name})" for p in paths.values()]
     paths["md"] = out / "compare.md"

@@ -11,7 +11,8 @@ Steps, in order:
      partial file, so an interrupted run loses at most one batch
   4. write the prediction file in the benchmark's own format: its metadata record plus the
      <answer> content under the official key (`BENCHMARK_IO`), and `raw_output`,
-     `think_mode`, `format_ok`
+     `think_mode`, `format_ok`. Think text never goes under the official key: with no
+     <answer>, the think block is dropped and only what is left is written (SPEC section 7)
   5. score: MMAU/MMAR/AIR-Bench with the official rules (`eval.score.score_records`), our
      `jsonl` schema with our matcher (`parsing.is_correct`); report.json, report.md, PNGs
 
@@ -440,7 +441,7 @@ def _print_summary(console: Any, summary: dict[str, Any], official: dict[str, An
 
         console.print(result_table(official, title=f"{title}: official scoring"))
     table = Table(title=title)
-    for col in ("group", "name", "n", "accuracy %", "no-think %", "format %", "inconsistency %"):
+    for col in ("group", "name", "n", "accuracy %", "no-think %", "untagged %", "format %", "inconsistency %"):
         table.add_column(col, justify="left" if col in ("group", "name") else "right")
 
     def pct(x: float | None) -> str:
@@ -449,11 +450,11 @@ def _print_summary(console: Any, summary: dict[str, Any], official: dict[str, An
     for group in ("by_difficulty", "by_task"):
         for name, g in summary[group].items():
             table.add_row(group[3:], Text(name), str(g["n"]), pct(g["accuracy"]), pct(g["no_think_rate"]),
-                          pct(g["format_rate"]), pct(g["inconsistency_rate"]))
+                          pct(g["untagged_rate"]), pct(g["format_rate"]), pct(g["inconsistency_rate"]))
         table.add_section()
     s = summary
-    table.add_row("all", "", str(s["n"]), pct(s["accuracy"]), pct(s["no_think_rate"]), pct(s["format_rate"]),
-                  pct(s["inconsistency_rate"]))
+    table.add_row("all", "", str(s["n"]), pct(s["accuracy"]), pct(s["no_think_rate"]), pct(s["untagged_rate"]),
+                  pct(s["format_rate"]), pct(s["inconsistency_rate"]))
     console.print(table)
 
 

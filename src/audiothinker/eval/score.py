@@ -1,29 +1,38 @@
 """Score a benchmark prediction file the way the official scripts do, and the `score` command.
 
-    audiothinker score --benchmark {mmau,mmar,airbench} PREDICTIONS [--json OUT] [--strict]
+    audiothinker score --benchmark {mmau,mmar,airbench} PREDICTIONS [--json OUT] [--strict] [--extract-answer]
 
 A prediction file is the benchmark's metadata with one extra field per record:
     mmau      JSON list,            `model_output`       (Sakshi113/MMAU evaluation.py)
     mmar      JSON list or JSONL,   `answer_prediction`  (ddlBoJack/MMAR code/evaluation.py)
     airbench  JSONL or JSON list,   `response`           (OFA-Sys/AIR-Bench score_foundation.py)
 Every format is accepted for every benchmark: a file whose first non-blank character is
-"[" is read as a JSON list, anything else as JSONL (blank lines skipped).
+"[" is read as a JSON list, anything else as JSONL (lines split at \n, \r\n or \r only,
+as the official `open()` does; blank lines skipped).
 
-Before matching, the prediction is reduced to its <answer> content with
-`parsing.extract_answer` (SPEC section 7): a think block that names another option must
-not count. Text without tags is only stripped, which changes neither the MMAU/MMAR word
-sets nor the AIR-Bench letter (both scripts strip too), so plain official prediction
-files score exactly as with the official scripts. For AIR-Bench this is our addition
-[ours]: "<answer>B</answer>" reads as "B" instead of failing on its first character "<".
+The default (official) mode reads the prediction key exactly as the official script does,
+with no reduction of its own (SPEC section 7): any file, ours or another system's, gets
+the leaderboard's figures. A completion left with its tags is matched tags and all, as
+officially ("<think>maybe cat</think><answer>dog</answer>" names "cat" too; AIR-Bench reads
+"<" as its first character). `extract_answer=True` (`--extract-answer`, not official)
+first reduces each prediction to its <answer> content with `parsing.extract_answer`, the
+reduction `eval` applies when it writes a prediction file.
 
 Official behaviour kept (non-strict, the default):
-- MMAU/MMAR: a record without the prediction key is skipped (counted nowhere).
+- MMAU/MMAR: a record without the prediction key is skipped (counted nowhere) before any
+  of its other fields is read.
 - AIR-Bench: an unreadable response is a failure: counted in `fail`, left out of every
   denominator. A record whose task_name is null is skipped (the official script does so).
+  The ground truth is looked up only for a response a letter was read from.
 `strict=True` instead counts missing, null and (AIR-Bench) unreadable predictions as wrong.
+`no_prediction` counts the records with no prediction (key absent or null) in every mode.
 
 Where the official scripts crash we either go on or raise a ScoreError naming the file and
-the line/record (see the per-benchmark notes below); we never silently guess.
+the line/record (see the per-benchmark notes below); we never silently guess. A null
+prediction crashes them all; we treat it like a missing key (MMAU/MMAR: skipped;
+AIR-Bench: a failure). A prediction of another JSON type (number, list, object, boolean)
+crashes them too, and is a ScoreError here. A file in which no record has a prediction
+at all is a ScoreError (the official scripts divide by zero or print nothing).
 """
 
 from __future__ import annotations
@@ -37,14 +46,24 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from audiothinker.eval.official import airbench_gt_letter, airbench_letter, mmau_match, mmar_match
-from audiothinker.parsing import extract_answer
+from audiothinker.parsing import extract_answer as reduce_to_answer
 
 Tally = list[int]  # [correct, n]
 Located = tuple[str, dict[str, Any]]  # (where: "file:line 3 (id=...)", record)
+Reader = Callable[[str], str]  # what the official rule sees of a prediction string
 
 
 class ScoreError(ValueError):
     """A prediction file or record that cannot be scored; the message says where."""
+
+
+def _as_given(prediction: str) -> str:
+    return prediction
+
+
+def prediction_reader(extract_answer: bool) -> Reader:
+    """Official mode reads the prediction as given; --extract-answer reduces it first (not official)."""
+    return reduce_to_answer if extract_answer else _as_given
 
 
 # ---------------------------------------------------------------------------------------
@@ -57,6 +76,15 @@ def _where(base: str, record: Any) -> str:
             if record.get(key) is not None:
                 return f"{base} ({key}={record[key]})"
     return base
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as Python's text-mode `open()` yields them (the official JSONL readers).
+
+    Only \\n, \\r\\n and \\r end a line: str.splitlines would also split at U+2028, U+0085,
+    \\x1c..\\x1e, \\x0b and \\x0c, which JSON allows raw inside a string.
+    """
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def load_predictions(path: str | Path) -> list[Located]:
@@ -80,7 +108,7 @@ def load_predictions(path: str | Path) -> list[Located]:
         for i, record in enumerate(records):
             located.append((_where(f"{path}: record {i}", record), record))
     else:
-        for lineno, line in enumerate(text.splitlines(), start=1):
+        for lineno, line in enumerate(_lines(text), start=1):
             if not line.strip():
                 continue  # the official JSONL readers crash on blank lines; we skip them
             try:
@@ -106,10 +134,16 @@ def _require_str(where: str, record: dict, key: str, *, nullable: bool = False) 
 
 
 def _prediction(where: str, record: dict, key: str) -> str | None:
-    """The raw prediction, or None when the key is missing or null."""
+    """The raw prediction, or None when the key is missing or null.
+
+    Any other non-string value crashes the official scripts (`.lower()` / `.strip()` on it).
+    """
     value = record.get(key)
     if value is not None and not isinstance(value, str):
-        raise ScoreError(f"{where}: prediction {key!r} must be a string, got {value!r}")
+        raise ScoreError(
+            f"{where}: prediction {key!r} must be a string, got {type(value).__name__} {value!r} "
+            "(the official script cannot read it either)"
+        )
     return value
 
 
@@ -127,8 +161,8 @@ class Benchmark(Protocol):
     name: str
     prediction_key: str
 
-    def score(self, records: Sequence[Located], strict: bool = False) -> dict[str, Any]:
-        """{"total": [correct, n], <group>: {name: [correct, n]}, ...}"""
+    def score(self, records: Sequence[Located], strict: bool = False, read: Reader = _as_given) -> dict[str, Any]:
+        """{"total": [correct, n], <group>: {name: [correct, n]}, ..., "no_prediction": count}"""
         ...
 
 
@@ -148,28 +182,43 @@ class ChoiceBenchmark:
     groups: tuple[tuple[str, tuple[str, ...]], ...]
     match: Callable[[str, str, Sequence[str]], bool]  # (answer, prediction, choices)
 
-    def score(self, records: Sequence[Located], strict: bool = False) -> dict[str, Any]:
+    def score(self, records: Sequence[Located], strict: bool = False, read: Reader = _as_given) -> dict[str, Any]:
         total: Tally = [0, 0]
         tallies = {field: {key: [0, 0] for key in preset} for field, preset in self.groups}
         subcats: dict[str, Tally] = {}
+        no_prediction = 0
         for where, record in records:
+            raw = _prediction(where, record, self.prediction_key)
+            if raw is None:
+                no_prediction += 1
+                if not strict:
+                    continue  # official: "If there's no model output key, skip", before any other field
             answer = _require_str(where, record, "answer")
             choices = record.get("choices")
             if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
                 raise ScoreError(f"{where}: field 'choices' must be a list of strings, got {choices!r}")
             labels = {field: _require_str(where, record, field) for field, _ in self.groups}
             subcat = record.get("sub-category")
-            raw = _prediction(where, record, self.prediction_key)
-            if raw is None and not strict:
-                continue  # official: "If there's no model output key, skip"
-            correct = raw is not None and self.match(answer, extract_answer(raw), choices)
+            correct = raw is not None and self.match(answer, read(raw), choices)
             total[0] += int(correct)
             total[1] += 1
             for field, label in labels.items():
                 _count(tallies[field], label, correct)
             if subcat is not None:
                 _count(subcats, str(subcat), correct)
-        return {"total": total, **tallies, "sub-category": subcats}
+        return {"total": total, **tallies, "sub-category": subcats, "no_prediction": no_prediction}
+
+
+def _airbench_gt(where: str, record: dict) -> str:
+    """The ground-truth letter; the official script exits(1) (or crashes) when there is none."""
+    answer_gt = _require_str(where, record, "answer_gt")
+    choices = [_require_str(where, record, "choice_a")]
+    for key in ("choice_b", "choice_c", "choice_d"):  # read only as far as needed officially; may be absent
+        choices.append(_require_str(where, record, key, nullable=True) if key in record else None)
+    gt = airbench_gt_letter(answer_gt, choices)
+    if gt is None:
+        raise ScoreError(f"{where}: answer_gt {answer_gt!r} matches none of choice_a..choice_d")
+    return gt
 
 
 @dataclass(frozen=True)
@@ -178,41 +227,35 @@ class AirBenchFoundation:
 
     Subsets appear in first-seen order; one whose every response failed is reported as
     [0, 0] (the official script crashes on it with KeyError). `total` sums the subsets
-    (the official script prints only their sizes). A missing `response` key, which crashes
-    the official script, is a failure like a null or "None" response.
+    (the official script prints only their sizes). A missing `response` key or a null,
+    both of which crash the official script, are failures like a "None" response.
     """
 
     name: str = "airbench"
     prediction_key: str = "response"
 
-    def score(self, records: Sequence[Located], strict: bool = False) -> dict[str, Any]:
+    def score(self, records: Sequence[Located], strict: bool = False, read: Reader = _as_given) -> dict[str, Any]:
         total: Tally = [0, 0]
         subsets: dict[str, Tally] = {}
-        fail = 0
+        fail = no_prediction = 0
         for where, record in records:
             task_name = _require_str(where, record, "task_name", nullable=True)
             dataset_name = _require_str(where, record, "dataset_name", nullable=task_name is None)
             if task_name is None:
                 continue  # official: prints "1.task_name is None" and skips the record
-            answer_gt = _require_str(where, record, "answer_gt")
-            choices = [_require_str(where, record, "choice_a"), _require_str(where, record, "choice_b")]
-            for key in ("choice_c", "choice_d"):  # may be absent or null
-                choices.append(_require_str(where, record, key, nullable=True) if key in record else None)
-            gt = airbench_gt_letter(answer_gt, choices)
-            if gt is None:  # the official script prints it and exits(1)
-                raise ScoreError(f"{where}: answer_gt {answer_gt!r} matches none of choice_a..choice_d")
             subset = subsets.setdefault(f"{task_name}_{dataset_name}", [0, 0])
             raw = _prediction(where, record, self.prediction_key)
-            letter = airbench_letter(None if raw is None else extract_answer(raw))
+            no_prediction += raw is None
+            letter = None if raw is None else airbench_letter(read(raw))
             if letter is None:
                 fail += 1
                 if not strict:
                     continue  # failures leave the denominator
-            correct = letter == gt
+            correct = letter is not None and letter == _airbench_gt(where, record)
             for tally in (subset, total):
                 tally[0] += int(correct)
                 tally[1] += 1
-        return {"total": total, "subset": subsets, "fail": fail}
+        return {"total": total, "subset": subsets, "fail": fail, "no_prediction": no_prediction}
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -247,25 +290,36 @@ def get_benchmark(name: str) -> Benchmark:
     return BENCHMARKS[name]
 
 
-def score_records(benchmark: str, records: Iterable[dict[str, Any]], strict: bool = False) -> dict[str, Any]:
+def score_records(
+    benchmark: str, records: Iterable[dict[str, Any]], strict: bool = False, extract_answer: bool = False
+) -> dict[str, Any]:
     """Score in-memory records (metadata + prediction field), as `score_file` does."""
     located = [(_where(f"record {i}", r), r) for i, r in enumerate(records)]
     for where, record in located:
         if not isinstance(record, dict):
             raise ScoreError(f"{where}: expected a dict, got {type(record).__name__}")
-    return get_benchmark(benchmark).score(located, strict=strict)
+    return get_benchmark(benchmark).score(located, strict=strict, read=prediction_reader(extract_answer))
 
 
-def score_file(benchmark: str, path: str | Path, strict: bool = False) -> dict[str, Any]:
-    """Score a prediction file with the official rules.
+def score_file(benchmark: str, path: str | Path, strict: bool = False, extract_answer: bool = False) -> dict[str, Any]:
+    """Score a prediction file with the official rules (reading each prediction as given, by default).
 
-    Returns {"total": [correct, n], <group>: {name: [correct, n], ...}, ...}:
+    Returns {"total": [correct, n], <group>: {name: [correct, n], ...}, ..., "no_prediction": k}:
         mmau      groups task, difficulty, sub-category
         mmar      groups modality, category, sub-category
         airbench  group subset (task_name + "_" + dataset_name), plus "fail": count
+    Raises ScoreError when the file has no record, or no record with a prediction.
     """
     bench = get_benchmark(benchmark)
-    return bench.score(load_predictions(path), strict=strict)
+    located = load_predictions(path)
+    if not located:
+        raise ScoreError(f"{path}: no records (the official script has nothing to score)")
+    if all(record.get(bench.prediction_key) is None for _, record in located):
+        raise ScoreError(
+            f"{path}: none of its {len(located)} records has a prediction under {bench.prediction_key!r} "
+            f"(the key --benchmark {benchmark} reads); is this a metadata file, or another benchmark's predictions?"
+        )
+    return bench.score(located, strict=strict, read=prediction_reader(extract_answer))
 
 
 # ---------------------------------------------------------------------------------------
@@ -298,13 +352,27 @@ def result_table(result: dict[str, Any], title: str = ""):
     return table
 
 
+def warnings_for(result: dict[str, Any], benchmark: str, source: str, strict: bool) -> list[str]:
+    """One line per thing the figures leave out: records with no prediction, nothing scored."""
+    key = get_benchmark(benchmark).prediction_key
+    lines = []
+    missing = result.get("no_prediction", 0)
+    if missing:
+        fate = "counted wrong (--strict)" if strict else (
+            "counted as failures" if "fail" in result else "skipped, as the official script does")
+        lines.append(f"{source}: {missing} records have no {key!r} prediction (key absent or null): {fate}")
+    if result["total"][1] == 0:
+        lines.append(f"{source}: no prediction could be scored; every figure is empty")
+    return lines
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `score` on the main CLI's subparsers."""
     parser = subparsers.add_parser(
         "score",
         help="score a prediction file with a benchmark's official rules",
-        description="Score a prediction file exactly as the benchmark's official script does "
-        "(after reducing each output to its <answer> content).",
+        description="Score a prediction file exactly as the benchmark's official script does: the "
+        "prediction key is read as given, tags and all (--extract-answer reduces it to its <answer> first).",
     )
     parser.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS), help="which official scorer to use")
     parser.add_argument("predictions", metavar="PREDICTIONS", help="prediction file (JSON list or JSONL)")
@@ -313,6 +381,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--strict",
         action="store_true",
         help="count missing/unreadable predictions as wrong instead of skipping them (not official)",
+    )
+    parser.add_argument(
+        "--extract-answer",
+        action="store_true",
+        help="reduce each prediction to its <answer> content (think text dropped) before the official "
+        "rule reads it (not official: the official scripts read the key as given)",
     )
     parser.set_defaults(func=run)
     return parser
@@ -323,17 +397,20 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     strict = bool(getattr(args, "strict", False))
+    extract = bool(getattr(args, "extract_answer", False))
     try:
-        result = score_file(args.benchmark, args.predictions, strict=strict)
+        result = score_file(args.benchmark, args.predictions, strict=strict, extract_answer=extract)
     except ScoreError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    mode = "strict" if strict else "official"
+    mode = ("strict" if strict else "official") + (", --extract-answer" if extract else "")
     console = Console()
     console.print(result_table(result, title=f"{args.benchmark} ({mode}): {args.predictions}"))
     if "fail" in result:
         where = "counted wrong" if strict else "not in any denominator"
         console.print(f"unreadable responses (fail): {result['fail']} ({where})", markup=False)
+    for line in warnings_for(result, args.benchmark, args.predictions, strict):
+        print(f"warning: {line}", file=sys.stderr)
     out = getattr(args, "json", None)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -29,10 +29,14 @@ def eval_records(cfg: Config) -> list[AudioQA]:
 
 
 def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
-    """eval/accuracy, eval/no_think_rate, ... and per-difficulty eval/<level>/<rate>."""
+    """eval/accuracy, eval/no_think_rate, eval/untagged_rate, ... and per-difficulty eval/<level>/<rate>.
+
+    no_think_rate counts every completion not in think mode, untagged ones included;
+    untagged_rate is the untagged share on its own (`eval.report.group_stats`).
+    """
     out = {f"eval/{k}": v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for level, stats in summary.get("by_difficulty", {}).items():
-        for k in ("accuracy", "no_think_rate", "n"):
+        for k in ("accuracy", "no_think_rate", "untagged_rate", "n"):
             if k in stats:
                 out[f"eval/{level}/{k}"] = stats[k]
     return out
