@@ -10,6 +10,7 @@ else a frozen copy.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,41 @@ def _judge_delta(judge: Any, before: dict) -> tuple[dict, dict]:
     return {k: v - before.get(k, 0) for k, v in now.items() if isinstance(v, (int, float))}, now
 
 
+class JudgeDownWatch:
+    """Counts consecutive steps in which the judge returned no score at all (over the global batch)."""
+
+    def __init__(self, max_down_steps: int):
+        self.max_down_steps, self.streak, self.first = max_down_steps, 0, 0
+        self.error: Exception | None = None  # set when the run must stop (raised after the step is logged)
+
+    def update(self, acc, judge: Any, scored, step: int) -> float:
+        """1.0 if the judge was down this step (warning on stderr), else 0.0; sets `error` after too many in a row."""
+        import torch
+
+        counts = acc.reduce(torch.tensor([scored.judge_requests, scored.judge_answered], device=acc.device), "sum")
+        requests, answered = (int(x) for x in counts.tolist())
+        if requests == 0 or answered > 0:
+            self.streak = 0
+            return 0.0
+        self.streak += 1
+        self.first = self.first if self.streak > 1 else step
+        transport = getattr(judge, "transport", None)
+        last = transport.last_error() if transport is not None and hasattr(transport, "last_error") else None
+        if acc.is_main_process:
+            print(f"warning: step {step}: the judge returned no score for any of {requests} requests "
+                  f"(last error: {last or 'none, unparseable output'}); R_c and R_t left out of this step's advantages "
+                  f"({self.streak} step(s) in a row)", file=sys.stderr)
+        if self.max_down_steps and self.streak >= self.max_down_steps:
+            from audiothinker.judge.scoring import JudgeUnavailableError
+
+            self.error = JudgeUnavailableError(
+                f"the judge returned no score in {self.streak} consecutive steps ({self.first}-{step}, "
+                f"judge.max_down_steps={self.max_down_steps}; last error: {last or 'none, unparseable output'}); "
+                "stopped rather than train without R_c and R_t. Fix the judge and continue with --resume"
+            )
+        return 1.0
+
+
 def train(cfg: Config, resume: bool = False) -> Path:
     """Run GRPO as configured; returns the directory of the final model (or of the checkpoint, with stop_at_step)."""
     from audiothinker.data.audio import AUDIO_STATS
@@ -82,6 +118,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
 
     logger = StepLogger(cfg, acc, total=cfg.max_steps, start=sampler.step)
     timer, judge_stats = PhaseTimer(), _judge_delta(judge, {})[1]
+    down_watch = JudgeDownWatch(cfg.judge.max_down_steps)
     global_prompts = cfg.train.per_device_batch_size * cfg.train.gradient_accumulation_steps * acc.num_processes
     stop = min(cfg.max_steps, cfg.stop_at_step or cfg.max_steps)
     while sampler.step < stop:
@@ -89,6 +126,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         result = grpo_step(ctx, recs, sampler.step, timer)
         sampler.step += 1
         judge_delta, judge_stats = _judge_delta(judge, judge_stats)
+        judge_delta["down"] = down_watch.update(acc, judge, result.scored, sampler.step)
         if evaluator is not None and evaluator.due(sampler.step):
             with timer("eval"), unwrap_for_generation(acc, ctx.scorer) as gen_model:
                 result.stats.update(evaluator.run(sampler.step, gen_model))
@@ -96,6 +134,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
             sampler.step, recs, result.rollout, result.scored, result.stats, timer.pop(), judge_delta,
             ctx.scheduler.get_last_lr()[0],
         )
+        if down_watch.error is not None:
+            save_checkpoint(acc, out, sampler.step, cfg.save_total_limit)  # --resume continues after this step
+            logger.close(load_result)
+            raise down_watch.error
         if cfg.save_steps and sampler.step % cfg.save_steps == 0 and sampler.step < cfg.max_steps:
             save_checkpoint(acc, out, sampler.step, cfg.save_total_limit)
 

@@ -46,11 +46,12 @@ class StepLogger:
         acc = self.acc
         g = acc.gather_for_metrics  # metrics over the global batch
 
-        def gmean_std(values: list[float]) -> tuple[float, float]:
+        def gmean_std(values: list[float | None]) -> tuple[float, float]:
             import torch
 
-            t = g(torch.tensor(values, dtype=torch.float32, device=acc.device)).tolist()
-            return mean_std(t)
+            nan = float("nan")  # None (no judge score) travels as NaN and is left out of the mean
+            t = g(torch.tensor([nan if v is None else v for v in values], dtype=torch.float32, device=acc.device))
+            return mean_std([v for v in t.tolist() if v == v])
 
         metrics: dict[str, Any] = {"step": step, "lr": lr}
         for name, values in (
