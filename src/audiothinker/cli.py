@@ -82,9 +82,10 @@ def _one_line(e: BaseException) -> str:
     from audiothinker.config import ConfigError
     from audiothinker.data.records import DataError
     from audiothinker.judge.scoring import JudgeUnavailableError
+    from audiothinker.trainer.checkpoint import CheckpointError
 
     text = " ".join(str(e).split())  # multi-line messages (YAML, transformers) folded into one line
-    if isinstance(e, (ConfigError, DataError, JudgeUnavailableError)):
+    if isinstance(e, (ConfigError, DataError, JudgeUnavailableError, CheckpointError)):
         return text
     if isinstance(e, OSError) and e.filename is not None:  # e.g. a --json path under a regular file
         return f"{e.strerror or type(e).__name__}: {e.filename}"

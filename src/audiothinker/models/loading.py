@@ -40,7 +40,8 @@ def resolve_tiny(spec: str, cache_dir: str | Path | None = None, seed: int = 0) 
     if name not in builders:
         raise ValueError(f"unknown tiny model {spec!r}; valid: {sorted('tiny:' + k for k in builders)}")
     tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
-    builders[name](tmp, seed=seed)
+    with torch.random.fork_rng(devices=[]):  # the builder seeds torch: the run's RNG must not depend on a cache miss
+        builders[name](tmp, seed=seed)
     try:
         tmp.rename(out)
     except OSError:  # another process finished first

@@ -17,7 +17,7 @@ from typing import Any
 from audiothinker.config import Config, to_dict
 from audiothinker.models.loading import save_pretrained
 from audiothinker.rewards import get_preset
-from audiothinker.trainer.checkpoint import latest_checkpoint, save_checkpoint
+from audiothinker.trainer.checkpoint import latest_checkpoint, load_checkpoint, newest_intact_checkpoint, save_checkpoint
 from audiothinker.trainer.data import load_training_records, training_file
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
 from audiothinker.trainer.logging import StepLogger
@@ -103,11 +103,11 @@ def train(cfg: Config, resume: bool = False) -> Path:
     sampler = PromptSampler(len(records), cfg.seed, cfg.data.shuffle)
     acc.register_for_checkpointing(sampler)
     if resume:
-        ckpt = latest_checkpoint(out)
+        ckpt = newest_intact_checkpoint(acc, out)
         if ckpt is None:
             acc.print(f"--resume: no checkpoint under {out / 'checkpoints'}; starting from step 0")
         else:
-            acc.load_state(str(ckpt))
+            load_checkpoint(acc, ckpt)
             acc.print(f"resumed from {ckpt} at step {sampler.step}")
     evaluator = None
     if cfg.eval.eval_steps > 0:

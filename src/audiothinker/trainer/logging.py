@@ -27,6 +27,11 @@ class StepLogger:
         main = accelerator.is_main_process
         self.metrics = JsonlWriter(out / "metrics.jsonl", main and "jsonl" in cfg.log.report_to)
         self.samples = JsonlWriter(out / "samples.jsonl", main and cfg.log.num_samples > 0)
+        # Rows past the starting step come from a run that died before its next checkpoint (a resume
+        # redoes those steps) or from an earlier run in this output_dir (a fresh start): not kept twice.
+        dropped = self.metrics.truncate_after(start) + self.samples.truncate_after(start)
+        if dropped and main:
+            print(f"{out}: dropped {dropped} metrics/sample rows logged after step {start} (redone now)")
         if any(t != "jsonl" for t in cfg.log.report_to):
             accelerator.init_trackers("audiothinker", config=_flatten(to_dict(cfg)))
         self.start_time = time.perf_counter()
