@@ -64,6 +64,8 @@ class DataConfig:
     """Bad records: raise (stop with the file, line and id) | skip (count, report at the end)."""
     max_audio_seconds: float | None = None
     """Cut longer clips (counted warning); None uses the policy's limit (30 s for Qwen2-Audio)."""
+    scan_audio: bool = True
+    """Decode every clip once at load (cached in output_dir/audio_scan.json) so bad clips are found before step 1."""
     synthetic_size: int = 512
     """Items to generate when format=synthetic."""
     synthetic_seed: int = 1234

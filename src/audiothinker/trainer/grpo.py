@@ -20,7 +20,7 @@ from audiothinker.rewards import get_preset
 from audiothinker.trainer.checkpoint import latest_checkpoint, load_checkpoint, newest_intact_checkpoint, save_checkpoint
 from audiothinker.trainer.data import load_training_records, training_file
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
-from audiothinker.trainer.logging import StepLogger
+from audiothinker.trainer.logging import SkipLog, StepLogger
 from audiothinker.trainer.state import PromptSampler
 from audiothinker.trainer.step import build_context, grpo_step
 from audiothinker.trainer.tracking import PhaseTimer
@@ -96,6 +96,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
     with acc.main_process_first():
         records, load_result = load_training_records(*training_file(cfg), cfg)
     if acc.is_main_process:
+        if load_result.skipped:
+            print(f"warning: {load_result.summary()}", file=sys.stderr)
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     judge = build_judge_for(cfg, preset)
@@ -117,14 +119,18 @@ def train(cfg: Config, resume: bool = False) -> Path:
         evaluator = PeriodicEval(cfg, acc, ctx.policy, judge or RuleJudge())
 
     logger = StepLogger(cfg, acc, total=cfg.max_steps, start=sampler.step)
+    skip_log = SkipLog(out, acc, start=sampler.step)
+    skip_log.add_load(load_result.skipped)
     timer, judge_stats = PhaseTimer(), _judge_delta(judge, {})[1]
     down_watch = JudgeDownWatch(cfg.judge.max_down_steps)
     global_prompts = cfg.train.per_device_batch_size * cfg.train.gradient_accumulation_steps * acc.num_processes
     stop = min(cfg.max_steps, cfg.stop_at_step or cfg.max_steps)
     while sampler.step < stop:
         recs = [records[i] for i in sampler.take(global_prompts, acc.process_index, acc.num_processes)]
-        result = grpo_step(ctx, recs, sampler.step, timer)
+        result = grpo_step(ctx, recs, sampler.step, timer, pool=records)
         sampler.step += 1
+        recs = result.records or recs
+        skip_log.add_step(sampler.step, result.skips)
         judge_delta, judge_stats = _judge_delta(judge, judge_stats)
         judge_delta["down"] = down_watch.update(acc, judge, result.scored, sampler.step)
         if evaluator is not None and evaluator.due(sampler.step):
@@ -136,7 +142,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         )
         if down_watch.error is not None:
             save_checkpoint(acc, out, sampler.step, cfg.save_total_limit)  # --resume continues after this step
-            logger.close(load_result)
+            logger.close(load_result, skip_log)
             raise down_watch.error
         if cfg.save_steps and sampler.step % cfg.save_steps == 0 and sampler.step < cfg.max_steps:
             save_checkpoint(acc, out, sampler.step, cfg.save_total_limit)
@@ -147,7 +153,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         _save_final(acc, ctx, final)
     else:
         acc.print(f"stopped at step {sampler.step} of {cfg.max_steps}; continue with --resume")
-    logger.close(load_result)
+    logger.close(load_result, skip_log)
     acc.wait_for_everyone()
     acc.end_training()
     return final or latest_checkpoint(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,52 @@ def _flatten(d: dict, prefix: str = "") -> dict:
         elif isinstance(v, (int, float, str, bool)):
             out[f"{prefix}{k}"] = v
     return out
+
+
+class SkipLog:
+    """Records left out, in `output_dir/skipped.jsonl` (one row each: step, where/id, reason, replacement)
+    and named on stderr at the end. Step 0 rows are the load's; a resumed run rewrites those and
+    drops the rows of steps it redoes."""
+
+    def __init__(self, out: Path, accelerator, start: int):
+        self.acc, self.path = accelerator, out / "skipped.jsonl"
+        self.writer = JsonlWriter(self.path, accelerator.is_main_process)
+        self.rows: list[dict[str, Any]] = []
+        if accelerator.is_main_process and self.path.exists():
+            self.writer.truncate_after(start)
+            kept = [line for line in self.path.read_text().splitlines(keepends=True) if '"step": 0,' not in line]
+            self.path.write_text("".join(kept))
+
+    def add_load(self, skipped: list[tuple[str, str]]) -> None:
+        for where, reason in skipped:
+            self._write({"step": 0, "where": where, "reason": reason, "replaced_by": None})
+
+    def add_step(self, step: int, skips: list) -> None:
+        rows = [{"step": step, "where": f"record {s.record.id!r}", "id": s.record.id, "reason": s.reason,
+                 "replaced_by": s.replaced_by} for s in skips]
+        if self.acc.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            rows = gather_object(rows)
+        for row in rows:
+            if self.acc.is_main_process:
+                print(f"warning: step {step}: skipped {row['where']}: {row['reason']}"
+                      + (f" (replaced by {row['replaced_by']!r})" if row["replaced_by"] else ""), file=sys.stderr)
+            self._write(row)
+
+    def _write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.writer.write(row)
+
+    def report(self, max_listed: int = 10) -> str | None:
+        """The skipped records of this run, for the end of the run (stderr)."""
+        if not self.rows:
+            return None
+        load = sum(r["step"] == 0 for r in self.rows)
+        listed = "\n".join(f"  step {r['step']}: {r['where']}: {r['reason']}" for r in self.rows[:max_listed])
+        more = f"\n  ... {len(self.rows) - max_listed} more" if len(self.rows) > max_listed else ""
+        return (f"{len(self.rows)} records skipped ({load} at load, {len(self.rows) - load} during training); "
+                f"all listed in {self.path}:\n{listed}{more}")
 
 
 class StepLogger:
@@ -97,17 +144,17 @@ class StepLogger:
             self.progress.update(self.task, completed=step, info=info)
         self.last = metrics
 
-    def close(self, load_result: Any = None) -> None:
+    def close(self, load_result: Any = None, skip_log: SkipLog | None = None) -> None:
         if self.progress is not None:
             self.progress.stop()
         from audiothinker.data.audio import AUDIO_STATS
 
         if self.acc.is_main_process:
-            notes = []
-            if load_result is not None and getattr(load_result, "skipped", None):
-                notes.append(load_result.summary())
+            if load_result is not None:
+                print(f"{load_result.path} ({load_result.format}): {len(load_result.records)} records")
             report = AUDIO_STATS.report()
             if report:
-                notes.append(report)
-            for n in notes:
-                print(n)
+                print(report)
+            skipped = skip_log.report() if skip_log is not None else None
+            if skipped:
+                print(skipped, file=sys.stderr)  # a warning, not a result: stderr, and the file lists them all
