@@ -188,13 +188,14 @@ class Skip:
 def prompt_batch_skipping(
     policy: Any, records: list[AudioQA], prompt_kind: str, max_audio_seconds: float | None,
     max_prompt_length: int | None, pool: list[AudioQA] | None,
-) -> tuple[PromptBatch, list[AudioQA], list[Skip]]:
+) -> tuple[PromptBatch | None, list[AudioQA], list[Skip]]:
     """`prompt_batch` for data.on_error=skip: a record whose clip fails to load (NaN/Inf, zero-byte,
     undecodable, vanished) or whose prompt is too long is left out of this step.
 
     With a `pool` (training) its place goes to the next usable record of the pool after it, so the
     batch keeps its size (every process its share, every group its G completions) and a resumed
-    run makes the same choice; without one (eval) it is dropped. Returns (batch, records used, skips).
+    run makes the same choice; without one (eval) it is dropped. Returns (batch, records used, skips);
+    the batch is None when every record was dropped.
     """
     skips: list[Skip] = []
     tried: set[str] = set()
@@ -215,6 +216,8 @@ def prompt_batch_skipping(
     chosen = [c for c in map(load_or_replace, records) if c is not None]
     while True:
         if not chosen:
+            if not pool:
+                return None, [], skips  # eval: every record of this chunk dropped
             raise DataError("no usable record in this batch: " + "; ".join(s.reason for s in skips[:3]))
         used = [r for r, _ in chosen]
         batch = policy.build_prompts([chat_messages(r.question, r.choices, prompt_kind) for r in used], [a for _, a in chosen])
