@@ -139,3 +139,36 @@ def test_an_unexpected_error_is_one_line_with_a_hint(monkeypatch, capsys):
     rc = main(["train", "--config", "recipes/tiny_cpu.yaml", "--set", "output_dir=/tmp/at-unexpected"])
     assert rc == 2
     assert capsys.readouterr().err == "error: RuntimeError: something broke (rerun with --debug for the traceback)\n"
+
+
+def test_more_config_mistakes_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"^--set train.beta=\[: not a YAML value"):
+        load_config(None, ["train.beta=["])
+    with pytest.raises(ConfigError, match=rf"^config file {tmp_path} is not a file"):
+        load_config(tmp_path, [])
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"seed: 1 # caf\xe9\n")
+    with pytest.raises(ConfigError, match=rf"^{bad}: cannot read the config file"):
+        load_config(bad, [])
+    with pytest.raises(ConfigError, match=r"^model.lora_target_modules: empty with model.lora=true"):
+        load_config(None, ["model.lora=true", "model.lora_target_modules=[]"])
+
+
+def test_a_tracker_that_is_not_installed_is_named(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"^log.report_to\[1\]: tracker 'wandb' is not installed"):
+        check_paths(load_config(None, ["log.report_to=[jsonl, wandb]"]))
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--temperature", "0", "must be > 0, got 0"), ("--top-p", "1.5", "must be in (0, 1], got 1.5"),
+    ("--top-k", "-2", "must be >= 0, got -2"),
+])
+def test_eval_sampling_flags_are_range_checked(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--benchmark", "jsonl", "--data", "x.jsonl", "--model", "tiny:qwen2_audio", "--out",
+              str(tmp_path), flag, value])
+    assert e.value.code == 2 and message in capsys.readouterr().err

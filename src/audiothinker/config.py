@@ -351,6 +351,8 @@ def validate(cfg: Config) -> Config:
     if cfg.train.warmup_steps > cfg.max_steps * cfg.train.num_iterations:
         raise ConfigError(f"train.warmup_steps: {cfg.train.warmup_steps} is more than the run's "
                           f"{cfg.max_steps * cfg.train.num_iterations} optimizer steps")
+    if cfg.model.lora and not cfg.model.lora_target_modules:
+        raise ConfigError("model.lora_target_modules: empty with model.lora=true (no module would get an adapter)")
     if cfg.judge.backend == "openai" and not cfg.judge.base_url:
         raise ConfigError("judge.base_url: required with judge.backend=openai")
     if cfg.data.format != "synthetic" and not cfg.data.train_file:
@@ -374,6 +376,14 @@ def check_paths(cfg: Config) -> None:
     hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None  # owner/name: transformers may download it
     if not name.startswith("tiny:") and not hub_id and not Path(name).expanduser().exists():
         raise ConfigError(f"model.name_or_path: {name} does not exist (not a local path, a hub id owner/name or tiny:*)")
+    import importlib.util
+
+    for i, tracker in enumerate(cfg.log.report_to):
+        module = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}.get(tracker)
+        if module and importlib.util.find_spec(module) is None and not (
+            tracker == "tensorboard" and importlib.util.find_spec("tensorboardX") is not None
+        ):
+            raise ConfigError(f"log.report_to[{i}]: tracker {tracker!r} is not installed (pip install {module}, or drop it)")
     blocker = under_a_file(Path(cfg.output_dir))
     if blocker is not None:
         raise ConfigError(f"output_dir: {cfg.output_dir} cannot be created: {blocker} is a file")
@@ -394,7 +404,10 @@ def _set_path(tree: dict, dotted: str, raw: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"--set {dotted}: {p!r} is not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {dotted}={raw}: not a YAML value ({' '.join(str(e).split())})") from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -403,11 +416,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
+            raise ConfigError(f"config file {p} " + ("is not a file" if p.exists() else "does not exist"))
         try:
-            tree = yaml.safe_load(p.read_text()) or {}
+            tree = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: invalid YAML: {e}") from None
+            raise ConfigError(f"{p}: invalid YAML: {' '.join(str(e).split())}") from None
+        except (UnicodeDecodeError, OSError) as e:
+            raise ConfigError(f"{p}: cannot read the config file: {e}") from None
         if not isinstance(tree, dict):
             raise ConfigError(f"{p}: top level must be a mapping")
     for item in overrides or []:

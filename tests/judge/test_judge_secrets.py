@@ -50,3 +50,9 @@ def test_judge_check_never_prints_the_key(fault_proxy, tiny_judge_dir, monkeypat
         assert proxy.auth_headers == {f"Bearer {SECRET}"}  # it was sent ...
         text = out.out + out.err
         assert not any(f in text for f in _fragments(SECRET)), text  # ... and never shown, not even in part
+
+
+def test_credentials_in_the_url_are_masked():
+    assert mask_secret("http://me:hunter2@judge:8000/v1 failed", None) == "http://***@judge:8000/v1 failed"
+    t = OpenAITransport("https://me:hunter2@judge.example/v1", "m")
+    assert "hunter2" not in t.describe() and "judge.example" in t.describe()

@@ -511,6 +511,27 @@ def _print_summary(console: Any, summary: dict[str, Any], official: dict[str, An
     console.print(table)
 
 
+def _positive_number(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0 or value == float("inf"):
@@ -544,9 +565,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--batch-size", type=_positive, default=8, help="prompts per generate call")
     p.add_argument("--max-new-tokens", type=_positive, default=256, help="completion limit (paper: 256)")
     p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (with --do-sample)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (with --do-sample)")
-    p.add_argument("--top-k", type=int, default=0, help="top-k sampling, 0 = off (with --do-sample)")
+    p.add_argument("--temperature", type=_positive_number, default=1.0, help="sampling temperature (with --do-sample)")
+    p.add_argument("--top-p", type=_unit_interval, default=1.0, help="nucleus sampling (with --do-sample)")
+    p.add_argument("--top-k", type=_non_negative, default=0, help="top-k sampling, 0 = off (with --do-sample)")
     p.add_argument("--seed", type=int, default=42, help="torch seed (matters only with --do-sample)")
     p.add_argument("--max-audio-seconds", type=_positive_float, default=None, help="cut clips longer than this (default: the model's window)")
     p.add_argument("--skip-missing", action="store_true", help="evaluate the items whose audio exists; count the others")

@@ -31,6 +31,7 @@ DUMMY_API_KEY = "EMPTY"  # local servers ignore the key, but the client wants on
 MAX_BACKOFF_S = 30.0
 
 
+_URL_USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
 _BEARER = re.compile(r"(Bearer\s+)(?!\*\*\*)[^\s\"',}]+", re.IGNORECASE)
 
 
@@ -42,6 +43,7 @@ def mask_secret(text: str, secret: str | None) -> str:
     """
     if secret and secret != DUMMY_API_KEY:
         text = text.replace(secret, "***")
+    text = _URL_USERINFO.sub(r"\1***@", text)  # http://user:password@host
     return _BEARER.sub(r"\1***", text)
 
 
@@ -110,7 +112,7 @@ class OpenAITransport:
         return f"OpenAITransport(base_url={self.base_url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
 
     def describe(self) -> str:
-        return f"{self.base_url} (model {self.model})"
+        return mask_secret(f"{self.base_url} (model {self.model})", self._secret)
 
     def stats(self) -> dict[str, float]:
         with self._lock:

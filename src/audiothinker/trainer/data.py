@@ -38,7 +38,10 @@ def load_training_records(path: str, fmt: str, cfg: Config) -> tuple[list[AudioQ
     if not result.records:
         raise DataError(f"{path}: no records ({len(result.skipped)} skipped)" if result.skipped else f"{path}: the file has no records")
     cache = Path(cfg.output_dir) / "audio_scan.json" if cfg.data.scan_audio else None
-    bad = scan_audio(result.records, cfg.data.max_audio_seconds, cache, progress=cfg.log.progress) if cfg.data.scan_audio \
+    # Decoded up to the cut the policy will make (both audio families' encoders take 30 s windows):
+    # a clip's tail past it is never used, and a 2-hour file is not read whole.
+    scan_limit = cfg.data.max_audio_seconds or 30.0
+    bad = scan_audio(result.records, scan_limit, cache, progress=cfg.log.progress) if cfg.data.scan_audio \
         else {id(r): f"audio file not found: {r.audio}" for r in _missing(result.records)}
     if bad and cfg.data.on_error == "raise":
         listed = "; ".join(f"{r.id!r}: {_reason(bad[id(r)])}" for r in [r for r in result.records if id(r) in bad][:5])
