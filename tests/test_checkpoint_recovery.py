@@ -156,3 +156,16 @@ def test_cli_reports_a_damaged_run_in_one_line(stopped, tmp_path, capsys):
     last = err.strip().splitlines()[-1]  # (progress bars of the model load come before it)
     assert last.startswith("error: no intact checkpoint") and "optimizer.bin is missing" in last
     assert "Traceback" not in err and "--debug" not in last
+
+
+def test_jsonl_rows_after_the_resumed_step_are_dropped(tmp_path):
+    from audiothinker.trainer.tracking import JsonlWriter
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "x": s}) + "\n" for s in (1, 2, 3, 4)) + '{"step": 5, "x"')  # cut by a kill
+    w = JsonlWriter(path, True)
+    assert w.truncate_after(2) == 3
+    w.write({"step": 3, "x": 30})
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [
+        {"step": 1, "x": 1}, {"step": 2, "x": 2}, {"step": 3, "x": 30}]
+    assert JsonlWriter(tmp_path / "none.jsonl", True).truncate_after(0) == 0

@@ -226,7 +226,7 @@ def test_judge_entirely_down_leaves_both_components_out():
     # No score is reported as 0: the correct think completions' R_c_eff and every think R_t are None.
     # (the correct no-think completions' R_c = 1 is left out with the rest of their group's term)
     assert s.consistency == [None, None, 0.0, None, None, 0.0, 0.0, None]
-    assert s.think_quality == [None, None, None, 0.0, None, None, 0.0, 0.0]  # no-think: batch mean of nothing
+    assert s.think_quality == [None] * 8  # no-think too: the batch's think mean does not exist
     # Neither term moves the advantages: they equal those of the preset without judge terms.
     assert s.total == pytest.approx(plain.total)
     assert _advantages(s.total, 4) == pytest.approx(_advantages(plain.total, 4))

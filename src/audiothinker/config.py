@@ -348,9 +348,6 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"stop_at_step: {cfg.stop_at_step} is beyond max_steps={cfg.max_steps}")
     if cfg.train.epsilon_high is not None and cfg.train.epsilon_high < cfg.train.epsilon:
         raise ConfigError(f"train.epsilon_high: {cfg.train.epsilon_high} is below train.epsilon={cfg.train.epsilon}")
-    if cfg.train.warmup_steps > cfg.max_steps * cfg.train.num_iterations:
-        raise ConfigError(f"train.warmup_steps: {cfg.train.warmup_steps} is more than the run's "
-                          f"{cfg.max_steps * cfg.train.num_iterations} optimizer steps")
     if cfg.model.lora and not cfg.model.lora_target_modules:
         raise ConfigError("model.lora_target_modules: empty with model.lora=true (no module would get an adapter)")
     if cfg.judge.backend == "openai" and not cfg.judge.base_url:

@@ -90,6 +90,8 @@ def test_judge_down_for_several_steps_stops_the_run_and_resume_continues(
     steps = _rows(tmp_path / "run" / "metrics.jsonl")
     assert [s["step"] for s in steps] == [1, 2]  # both down steps logged, then the stop
     assert [s["judge/down"] for s in steps] == [1.0, 1.0]
+    # No R_t was obtained: no R_t metric, rather than a mean of 0.0 that would read as judged zeros.
+    assert all("reward/think_quality_mean" not in s for s in steps)
     samples = _rows(tmp_path / "run" / "samples.jsonl")
     assert all(s["r_t"] is None for s in samples if s["think"])  # left out, not 0
     assert all(s["r_c_eff"] is None for s in samples if s["correct"] and s["think"])

@@ -98,21 +98,26 @@ class StepLogger:
         acc = self.acc
         g = acc.gather_for_metrics  # metrics over the global batch
 
-        def gmean_std(values: list[float | None]) -> tuple[float, float]:
+        def gmean_std(values: list[float | None]) -> tuple[float, float] | None:
+            """Mean and std over the global batch; None (no judge score) is left out, and with no
+            value at all there is no metric (a 0.0 would read as a judged zero)."""
             import torch
 
-            nan = float("nan")  # None (no judge score) travels as NaN and is left out of the mean
+            nan = float("nan")  # None travels as NaN through the gather
             t = g(torch.tensor([nan if v is None else v for v in values], dtype=torch.float32, device=acc.device))
-            return mean_std([v for v in t.tolist() if v == v])
+            kept = [v for v in t.tolist() if v == v]
+            return mean_std(kept) if kept else None
 
         metrics: dict[str, Any] = {"step": step, "lr": lr}
         for name, values in (
             ("reward/total", scored.total), ("reward/accuracy", scored.accuracy), ("reward/format", scored.format),
             ("reward/consistency", scored.consistency), ("reward/think_quality", scored.think_quality),
         ):
-            metrics[f"{name}_mean"], metrics[f"{name}_std"] = gmean_std(values)
-        metrics["accuracy"] = gmean_std([float(c) for c in scored.correct])[0]
-        metrics["think_rate"] = gmean_std([float(t) for t in scored.think])[0]
+            stats = gmean_std(values)
+            if stats is not None:
+                metrics[f"{name}_mean"], metrics[f"{name}_std"] = stats
+        metrics["accuracy"] = gmean_std([float(c) for c in scored.correct])[0]  # type: ignore[index]
+        metrics["think_rate"] = gmean_std([float(t) for t in scored.think])[0]  # type: ignore[index]
         metrics["lambda"] = metrics["think_rate"]
         all_len = g(lengths.to(acc.device)).float()
         metrics.update({

@@ -102,8 +102,13 @@ def score_batch(
             r_c_eff[g : g + group_size] = [None if ok else 0.0 for ok in correct[g : g + group_size]]
     if preset.think_quality:
         think_scores = fill_missing(r_t, group_size, applicable=think)
-        batch_mean = global_mean([s for s, th in zip(think_scores, think) if th and s is not None])
-        r_t_final = [batch_mean if not th else s for s, th in zip(think_scores, think)]
+        scored_think = [s for s, th in zip(think_scores, think) if th and s is not None]
+        batch_mean = global_mean(scored_think)
+        any_scored = global_mean([1.0] * len(scored_think)) > 0  # over all processes
+        # No-think R_t: the batch's think mean; 0 with no think completion at all (SPEC); no score
+        # (None) when think completions exist but the judge scored none of them.
+        no_think = batch_mean if any_scored or lam == 0 else None
+        r_t_final = [no_think if not th else s for s, th in zip(think_scores, think)]
     else:
         r_t_final = [0.0] * n
     # A group with no applicable judge score (None left by fill_missing) gets the component as a
