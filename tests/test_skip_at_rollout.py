@@ -117,17 +117,41 @@ def test_a_clip_that_fails_at_rollout_is_replaced_counted_and_resume_goes_on(dat
     assert [m["step"] for m in _jsonl(tmp_path / "run" / "metrics.jsonl")] == [1, 2, 3, 4]
 
 
-def test_an_over_long_prompt_is_replaced_with_skip_and_an_error_with_raise(dataset, tmp_path, capsys):
-    from audiothinker.trainer.grpo import train
+def test_an_over_long_prompt_is_found_before_step_1(dataset, tmp_path, monkeypatch):
+    import audiothinker.trainer.grpo as grpo
 
     path, rows = dataset
     rows[0]["question"] = "Is the tone high or low? " * 60
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    with pytest.raises(DataError, match=r"record 'syn-7-00000': prompt has \d+ text tokens, more than rollout.max_prompt_length=200"):
-        train(_cfg(tmp_path, path, "rollout.max_prompt_length=200", "max_steps=1"))
-    train(_cfg(tmp_path, path, "rollout.max_prompt_length=200", "max_steps=1", "data.on_error=skip"))
+    steps = []
+    real_step = grpo.grpo_step
+    monkeypatch.setattr(grpo, "grpo_step", lambda *a, **k: steps.append(1) or real_step(*a, **k))
+    with pytest.raises(DataError, match=r"1 prompts are too long \(record 'syn-7-00000': prompt has \d+ text tokens, "
+                                        r"more than rollout.max_prompt_length=200"):
+        grpo.train(_cfg(tmp_path, path, "rollout.max_prompt_length=200", "max_steps=1"))
+    assert steps == []  # before any step
+    grpo.train(_cfg(tmp_path, path, "rollout.max_prompt_length=200", "max_steps=1", "data.on_error=skip"))
     (row,) = _jsonl(tmp_path / "run" / "skipped.jsonl")
-    assert row["id"] == "syn-7-00000" and "max_prompt_length" in row["reason"] and row["replaced_by"] == "syn-7-00002"
+    assert row["step"] == 0 and "syn-7-00000" in row["where"] and "max_prompt_length" in row["reason"]
+
+
+def test_an_over_long_prompt_met_at_rollout_is_replaced_by_the_next_record(dataset):
+    from audiothinker.config import ModelConfig
+    from audiothinker.data.loaders import load_records
+    from audiothinker.models.loading import load_policy
+    from audiothinker.trainer.data import prompt_batch_skipping
+
+    path, rows = dataset
+    rows[0]["question"] = "Is the tone high or low? " * 60
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records = load_records(path, "jsonl").records
+    policy = load_policy(ModelConfig(dtype="float32"))
+    batch, used, skips = prompt_batch_skipping(policy, records[:2], "adaptive", None, 200, pool=records)
+    assert [r.id for r in used] == ["syn-7-00002", "syn-7-00001"] and batch.input_ids.shape[0] == 2
+    assert [(s.record.id, s.replaced_by) for s in skips] == [("syn-7-00000", "syn-7-00002")]
+    # eval (no pool): dropped
+    batch, used, skips = prompt_batch_skipping(policy, records[:2], "adaptive", None, 200, pool=None)
+    assert [r.id for r in used] == ["syn-7-00001"] and skips[0].replaced_by is None
 
 
 def test_silent_and_near_empty_clips_are_counted_in_the_audio_report(tmp_path):

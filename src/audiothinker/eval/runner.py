@@ -378,12 +378,12 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    records = _scan(args, records, out, console)
     try:
         done = {r["id"]: r for r in _resume(out, _identity(args), args.restart)}
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    records = _scan(args, records, out, console)
     todo = [r for r in records if r.id not in done]
     if len(todo) < len(records):
         console.print(f"resuming from {out / PARTIAL}: {len(records) - len(todo)} of {len(records)} items done", markup=False)
@@ -399,7 +399,8 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         from audiothinker.data.records import DataError
 
-        raise DataError(f"{args.data}: every record was skipped; see {out / SKIPPED}")
+        raise DataError(f"{args.data}: no record left to evaluate ({len(missing)} with missing audio, "
+                        f"{len({row['id'] for row in skipped})} skipped, listed in {out / SKIPPED})")
     rows = [done[r.id] for r in records]
     predictions = [prediction_record(args.benchmark, r, row["raw_output"]) for r, row in zip(records, rows)]
     pred_path = write_predictions(out / io.filename, predictions, io.json_list)

@@ -87,9 +87,10 @@ def scan_audio(
             cache = {}  # a cache cut short by a kill: decode again
     bad: dict[int, str] = {}
     files = [r for r in records if not hasattr(r.audio, "shape")]  # in-memory arrays were checked at load
+    new = 0  # entries decoded now (the cache is written only then: other processes just read it)
     with _bar(progress and len(files) > 0, len(files), "scanning audio") as advance:
         for r in files:
-            key = _file_key(r.audio)
+            key = _file_key(r.audio, max_seconds)
             if key is None:
                 bad[id(r)] = f"audio file not found: {r.audio}"
             elif key in cache:
@@ -103,16 +104,26 @@ def scan_audio(
                 except DataError as e:
                     cache[key] = {"error": str(e)}
                     bad[id(r)] = str(e)
+                new += 1
+                if cache_path is not None and new % 2000 == 0:  # a kill mid-scan keeps most of the work
+                    _write_json(cache_path, cache)
             advance(1)
-    if cache_path is not None and files:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_path.with_name(cache_path.name + ".tmp")
-        tmp.write_text(json.dumps(cache))
-        tmp.replace(cache_path)
+    if cache_path is not None and new:
+        _write_json(cache_path, cache)
     return bad
 
 
-def _file_key(path: str) -> str | None:
+def _write_json(path: Path, obj: Any) -> None:
+    import json
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj))
+    tmp.replace(path)
+
+
+def _file_key(path: str, max_seconds: float | None) -> str | None:
     import os
 
     try:
@@ -121,7 +132,7 @@ def _file_key(path: str) -> str | None:
         return None
     if not os.path.isfile(path):
         return None
-    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{max_seconds}"
 
 
 def _bar(enabled: bool, total: int, label: str):
@@ -170,6 +181,44 @@ def prompt_batch(
                     f"record {r.id!r}: prompt has {n} text tokens, more than rollout.max_prompt_length={max_prompt_length}"
                 )
     return batch
+
+
+def over_long_prompts(
+    policy: Any, records: list[AudioQA], prompt_kind: str, max_prompt_length: int, chunk: int = 64
+) -> dict[int, str]:
+    """{id(record): reason} for the records whose prompt has more than `max_prompt_length` text tokens.
+
+    Checked before step 1 with a 1 s stand-in clip: audio placeholder tokens are not counted, so
+    the count does not depend on the clip (one processor pass per `chunk` records, no decoding).
+    """
+    import numpy as np
+
+    dummy = np.zeros(int(policy.sampling_rate), dtype=np.float32) if getattr(policy, "uses_audio", True) else None
+    found: dict[int, str] = {}
+    for start in range(0, len(records), chunk):
+        part = records[start : start + chunk]
+        batch = policy.build_prompts([chat_messages(r.question, r.choices, prompt_kind) for r in part], [dummy] * len(part))
+        for r, n in zip(part, _text_token_counts(policy, batch)):
+            if n > max_prompt_length:
+                found[id(r)] = f"record {r.id!r}: prompt has {n} text tokens, more than rollout.max_prompt_length={max_prompt_length}"
+    return found
+
+
+def drop_over_long_prompts(policy: Any, records: list[AudioQA], load_result: Any, cfg: Config, prompt_kind: str) -> list[AudioQA]:
+    """The training set without over-long prompts: an error naming them (on_error=raise) or counted skips."""
+    bad = over_long_prompts(policy, records, prompt_kind, cfg.rollout.max_prompt_length)
+    if not bad:
+        return records
+    if cfg.data.on_error == "raise":
+        listed = "; ".join(bad[id(r)] for r in [r for r in records if id(r) in bad][:5])
+        raise DataError(f"{load_result.path}: {len(bad)} prompts are too long ({listed}); shorten them, raise "
+                        "rollout.max_prompt_length or set data.on_error=skip")
+    load_result.skipped.extend((f"{load_result.path} record {r.id!r}", bad[id(r)]) for r in records if id(r) in bad)
+    kept = [r for r in records if id(r) not in bad]
+    if not kept:
+        raise DataError(f"{load_result.path}: no usable records ({len(load_result.skipped)} skipped)")
+    load_result.records = kept
+    return kept
 
 
 def _record_audio(policy: Any, record: AudioQA, max_audio_seconds: float | None):

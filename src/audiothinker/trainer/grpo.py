@@ -18,7 +18,7 @@ from audiothinker.config import Config, to_dict
 from audiothinker.models.loading import save_pretrained
 from audiothinker.rewards import get_preset
 from audiothinker.trainer.checkpoint import latest_checkpoint, load_checkpoint, newest_intact_checkpoint, save_checkpoint
-from audiothinker.trainer.data import load_training_records, training_file
+from audiothinker.trainer.data import drop_over_long_prompts, load_training_records, training_file
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
 from audiothinker.trainer.logging import SkipLog, StepLogger
 from audiothinker.trainer.state import PromptSampler
@@ -96,12 +96,13 @@ def train(cfg: Config, resume: bool = False) -> Path:
     with acc.main_process_first():
         records, load_result = load_training_records(*training_file(cfg), cfg)
     if acc.is_main_process:
-        if load_result.skipped:
-            print(f"warning: {load_result.summary()}", file=sys.stderr)
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     judge = build_judge_for(cfg, preset)
     ctx = build_context(cfg, dist, judge)
+    records = drop_over_long_prompts(ctx.policy, records, load_result, cfg, preset.prompt)  # before step 1, not at it
+    if acc.is_main_process and load_result.skipped:
+        print(f"warning: {load_result.summary()}", file=sys.stderr)
     sampler = PromptSampler(len(records), cfg.seed, cfg.data.shuffle)
     acc.register_for_checkpointing(sampler)
     if resume:
