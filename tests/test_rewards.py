@@ -140,12 +140,13 @@ def test_fill_missing_with_applicable():
     assert fill_missing(values, 3, applicable) == pytest.approx([1.0, 0.0, 0.5, 0.0, 0.8, 0.8])
 
 
-def test_fill_missing_falls_back_to_batch_mean_then_zero():
-    # group 2 has no score: batch mean of scored values (1 + 0.5) / 2 = 0.75
-    assert fill_missing([1.0, 0.5, None, None], 2) == pytest.approx([1.0, 0.5, 0.75, 0.75])
-    # group 2's only score is not applicable: batch applicable mean = 1.0 (index 2's 0.2 not counted)
-    assert fill_missing([1.0, 1.0, 0.2, None], 2, [True, True, False, True]) == pytest.approx([1.0, 1.0, 0.2, 1.0])
-    assert fill_missing([None, None], 2) == [0.0, 0.0]
+def test_fill_missing_leaves_a_group_without_scores_unscored():
+    # Issue 11: a group with no applicable score borrows nothing (neither other groups' mean nor 0):
+    # its Nones stay, and the caller leaves the component out of that group.
+    assert fill_missing([1.0, 0.5, None, None], 2) == [1.0, 0.5, None, None]
+    # group 2's only score is not applicable: index 3 stays None (index 2's 0.2 is kept as is)
+    assert fill_missing([1.0, 1.0, 0.2, None], 2, [True, True, False, True]) == [1.0, 1.0, 0.2, None]
+    assert fill_missing([None, None], 2) == [None, None]
     out = fill_missing([1, None], 2)
     assert all(isinstance(v, float) for v in out)
 

@@ -196,3 +196,61 @@ def test_no_think_r_t_is_zero_without_think_completions():
     # lambda 0: gamma_nothink = exp(-1) = 0.36788; correct 2 * 0.36788 * 1.5 + 0.5 = 1.60364,
     # wrong (-0.36788 - 2 * 0.63212) * 1 + 0.5 = -1.13212  (c2 "three" for LOUD is not an option: wrong)
     assert s.total == pytest.approx([1.60364, -1.13212, -1.13212, -1.13212], abs=1e-5)
+
+
+# ---- issue 11: a judge outage is never scored as 0 -------------------------------------------
+
+DOWN_TEXTS = [
+    # record BEEPS: two correct think completions, one wrong think, one correct no-think
+    "<think>t0</think><answer>three</answer>", "<think>t1</think><answer>three</answer>",
+    "<think>t2</think><answer>two</answer>", "<answer>three</answer>",
+    # record LOUD: correct think, wrong think, wrong no-think, correct no-think
+    "<think>t3</think><answer>second</answer>", "<think>t4</think><answer>first</answer>",
+    "<answer>first</answer>", "<answer>second</answer>",
+]
+
+
+def _advantages(total: list[float], g: int) -> list[float]:
+    import torch
+
+    from audiothinker.algos import group_advantages
+
+    return group_advantages(torch.tensor(total), g, "group").tolist()
+
+
+def test_judge_entirely_down_leaves_both_components_out():
+    down = FakeJudge({f"t{i}": Verdict(None, None) for i in range(5)})
+    s = _score([BEEPS, LOUD], DOWN_TEXTS, 4, "atar_cr_tr", down)
+    plain = _score([BEEPS, LOUD], DOWN_TEXTS, 4, "atar", None)
+    assert s.judge_requests == 5 and s.judge_answered == 0
+    # No score is reported as 0: the correct think completions' R_c_eff and every think R_t are None.
+    # (the correct no-think completions' R_c = 1 is left out with the rest of their group's term)
+    assert s.consistency == [None, None, 0.0, None, None, 0.0, 0.0, None]
+    assert s.think_quality == [None] * 8  # no-think too: the batch's think mean does not exist
+    # Neither term moves the advantages: they equal those of the preset without judge terms.
+    assert s.total == pytest.approx(plain.total)
+    assert _advantages(s.total, 4) == pytest.approx(_advantages(plain.total, 4))
+
+
+def test_a_group_without_any_score_is_unaffected_while_another_group_is_scored():
+    # BEEPS's group has no score at all; LOUD's correct think t3 is scored (R_c 1, R_t 0.8; t4 R_t 0.4).
+    judge = FakeJudge({"t0": Verdict(None, None), "t1": Verdict(None, None), "t2": Verdict(None, None),
+                       "t3": Verdict(1.0, 0.8), "t4": Verdict(None, 0.4)})
+    s = _score([BEEPS, LOUD], DOWN_TEXTS, 4, "atar_cr_tr", judge)
+    plain = _score([BEEPS, LOUD], DOWN_TEXTS, 4, "atar", None)
+    assert s.judge_answered == 2
+    # BEEPS: no judge score for R_c (the no-think completion's rule-given 1 does not stand in for
+    # one) nor R_t: both left out; its no-think R_t is the batch's think mean (0.8 + 0.4) / 2.
+    assert s.consistency[:4] == [None, None, 0.0, None]
+    assert s.think_quality[:4] == [None, None, None, pytest.approx(0.6)]
+    assert _advantages(s.total, 4)[:4] == pytest.approx(_advantages(plain.total, 4)[:4], abs=1e-5)
+    # LOUD is scored normally (the wrong t4's missing R_c is not needed): its advantages differ from plain ATAR's.
+    assert s.consistency[4:] == [1.0, 0.0, 0.0, 1.0]
+    assert s.think_quality[4:] == pytest.approx([0.8, 0.4, 0.6, 0.6])
+    assert _advantages(s.total, 4)[4:] != pytest.approx(_advantages(plain.total, 4)[4:], abs=1e-3)
+
+
+def test_a_group_without_think_completions_keeps_its_consistency_term():
+    # Nothing was missing there: the no-think completions' R_c = 1 applies as usual.
+    s = _score([BEEPS, LOUD], DOWN_TEXTS[3:4] * 2 + DOWN_TEXTS[6:8], 2, "atar_cr", FakeJudge({}))
+    assert s.consistency == [1.0, 1.0, 0.0, 1.0]

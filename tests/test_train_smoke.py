@@ -201,7 +201,7 @@ def test_missing_training_audio_is_an_error_or_a_counted_skip(tmp_path):
     data = tmp_path / "train.jsonl"
     data.write_text("\n".join(_json.dumps(r) for r in rows) + "\n")
     cfg = load_config(None, ["data.format=jsonl", f"data.train_file={data}"])
-    with pytest.raises(DataError, match=r"1 records have no audio file \('r1'"):
+    with pytest.raises(DataError, match=r"1 records have unusable audio \('r1': audio file not found"):
         load_training_records(str(data), "jsonl", cfg)
     cfg = load_config(None, ["data.format=jsonl", f"data.train_file={data}", "data.on_error=skip"])
     records, result = load_training_records(str(data), "jsonl", cfg)

@@ -31,7 +31,7 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from audiothinker.config import load_config
+    from audiothinker.config import check_paths, load_config
     from audiothinker.trainer.grpo import train
 
     cfg = load_config(args.config, args.overrides)
@@ -40,6 +40,7 @@ def _run_train(args) -> int:
 
         print(dry_run(cfg, args.accelerate_config, recipe=args.config))
         return 0
+    check_paths(cfg)
     final = train(cfg, resume=args.resume)
     print(f"final model: {final}")
     return 0
@@ -83,18 +84,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+def _one_line(e: BaseException) -> str:
+    """An exception as one line: user errors as their message, anything else with its type and a hint."""
     from audiothinker.config import ConfigError
     from audiothinker.data.records import DataError
     from audiothinker.judge.scoring import JudgeUnavailableError
+    from audiothinker.trainer.checkpoint import CheckpointError
 
+    text = " ".join(str(e).split())  # multi-line messages (YAML, transformers) folded into one line
+    if isinstance(e, (ConfigError, DataError, JudgeUnavailableError, CheckpointError)):
+        return text
+    if isinstance(e, OSError) and e.filename is not None:  # e.g. a --json path under a regular file
+        return f"{e.strerror or type(e).__name__}: {e.filename}"
+    return (f"{type(e).__name__}: {text}" if text else type(e).__name__) + " (rerun with --debug for the traceback)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand; every error is one line on stderr (`error: ...`, exit 2), its traceback only with --debug."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # global flag, accepted anywhere on the line
+    argv = [a for a in argv if a != "--debug"]
+    parser = build_parser()
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    args = parser.parse_args(argv)
     func = getattr(args, "func", None) or sys.modules[_MODULES[args.command]].run
     try:
         return int(func(args) or 0)
-    except (ConfigError, DataError, JudgeUnavailableError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the CLI's one place that turns any error into one line
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
 
 

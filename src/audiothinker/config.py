@@ -7,6 +7,7 @@ from these comments by `audiothinker config --reference`). Defaults follow the p
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import types
 import typing
@@ -63,6 +64,8 @@ class DataConfig:
     """Bad records: raise (stop with the file, line and id) | skip (count, report at the end)."""
     max_audio_seconds: float | None = None
     """Cut longer clips (counted warning); None uses the policy's limit (30 s for Qwen2-Audio)."""
+    scan_audio: bool = True
+    """Decode every clip once at load (cached in output_dir/audio_scan.json) so bad clips are found before step 1."""
     synthetic_size: int = 512
     """Items to generate when format=synthetic."""
     synthetic_seed: int = 1234
@@ -153,6 +156,8 @@ class JudgeConfig:
     """Answer identical (question, choices, think, answer) requests once: within a batch and across steps."""
     device: str = "auto"
     """local backend: device of the judge model (auto = cuda if available, else cpu)."""
+    max_down_steps: int = 3
+    """Stop the run after this many consecutive steps in which the judge returned no score at all (0 = never stop)."""
 
 @dataclass
 class LogConfig:
@@ -286,37 +291,106 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     return cls(**kwargs)
 
 
+def _check_ranges(cfg: Config) -> None:
+    """Numeric ranges, each error naming its key (a bad value fails at load, not at step 31,337)."""
+    c = cfg
+    rules: list[tuple[str, Any, str]] = [  # (key, value, rule): rule is ">0", ">=0", ">=1", "0..1", "(0..1]"
+        ("max_steps", c.max_steps, ">=1"), ("save_steps", c.save_steps, ">=0"),
+        ("save_total_limit", c.save_total_limit, ">=1"), ("stop_at_step", c.stop_at_step, ">=1"),
+        ("model.lora_r", c.model.lora_r, ">=1"), ("model.lora_alpha", c.model.lora_alpha, ">0"),
+        ("model.lora_dropout", c.model.lora_dropout, "[0..1)"), ("model.tiny_seed", c.model.tiny_seed, ">=0"),
+        ("data.max_audio_seconds", c.data.max_audio_seconds, ">0"), ("data.synthetic_size", c.data.synthetic_size, ">=1"),
+        ("rollout.num_generations", c.rollout.num_generations, ">=2"), ("rollout.temperature", c.rollout.temperature, ">0"),
+        ("rollout.top_p", c.rollout.top_p, "(0..1]"), ("rollout.top_k", c.rollout.top_k, ">=0"),
+        ("rollout.max_new_tokens", c.rollout.max_new_tokens, ">=1"),
+        ("rollout.max_prompt_length", c.rollout.max_prompt_length, ">=1"),
+        ("rollout.vllm_gpu_memory_utilization", c.rollout.vllm_gpu_memory_utilization, "(0..1]"),
+        ("train.learning_rate", c.train.learning_rate, ">0"),
+        ("train.per_device_batch_size", c.train.per_device_batch_size, ">=1"),
+        ("train.gradient_accumulation_steps", c.train.gradient_accumulation_steps, ">=1"),
+        ("train.num_iterations", c.train.num_iterations, ">=1"), ("train.epsilon", c.train.epsilon, "[0..1)"),
+        ("train.epsilon_high", c.train.epsilon_high, ">=0"), ("train.beta", c.train.beta, ">=0"),
+        ("train.max_grad_norm", c.train.max_grad_norm, ">=0"), ("train.weight_decay", c.train.weight_decay, ">=0"),
+        ("train.warmup_steps", c.train.warmup_steps, ">=0"),
+        ("judge.max_concurrency", c.judge.max_concurrency, ">=1"), ("judge.timeout", c.judge.timeout, ">0"),
+        ("judge.max_retries", c.judge.max_retries, ">=0"), ("judge.retry_backoff", c.judge.retry_backoff, ">=0"),
+        ("judge.logprobs", c.judge.logprobs, ">=0"), ("judge.max_down_steps", c.judge.max_down_steps, ">=0"),
+        ("log.logging_steps", c.log.logging_steps, ">=1"), ("log.num_samples", c.log.num_samples, ">=0"),
+        ("eval.eval_steps", c.eval.eval_steps, ">=0"), ("eval.limit", c.eval.limit, ">=1"),
+        ("eval.batch_size", c.eval.batch_size, ">=1"), ("eval.max_new_tokens", c.eval.max_new_tokens, ">=1"),
+    ]
+    checks = {
+        ">0": (lambda v: v > 0, "must be > 0"), ">=0": (lambda v: v >= 0, "must be >= 0"),
+        ">=1": (lambda v: v >= 1, "must be >= 1"), ">=2": (lambda v: v >= 2, "must be >= 2 (GRPO compares completions within a group)"),
+        "(0..1]": (lambda v: 0 < v <= 1, "must be in (0, 1]"), "[0..1)": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    }
+    for key, value, rule in rules:
+        if value is None:
+            continue  # None means "off" / "default" wherever a key allows it
+        ok, meaning = checks[rule]
+        if value != value or value in (float("inf"), float("-inf")) or not ok(value):  # NaN fails every rule
+            raise ConfigError(f"{key}: {meaning}, got {value!r}")
+
+
 def validate(cfg: Config) -> Config:
+    """Allowed names, numeric ranges and cross-key rules; the error names the key."""
     for key, allowed in _CHOICES.items():
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if value not in allowed:
             raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}")
-    positive = {
-        "max_steps": cfg.max_steps,
-        "rollout.num_generations": cfg.rollout.num_generations,
-        "rollout.max_new_tokens": cfg.rollout.max_new_tokens,
-        "train.per_device_batch_size": cfg.train.per_device_batch_size,
-        "train.gradient_accumulation_steps": cfg.train.gradient_accumulation_steps,
-        "train.num_iterations": cfg.train.num_iterations,
-        "log.logging_steps": cfg.log.logging_steps,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{key}: must be positive, got {value}")
-    if cfg.save_steps < 0:
-        raise ConfigError(f"save_steps: must be >= 0, got {cfg.save_steps}")
-    if cfg.rollout.num_generations < 2:
-        raise ConfigError("rollout.num_generations: GRPO needs at least 2 completions per prompt")
-    if cfg.rollout.temperature <= 0:
-        raise ConfigError(f"rollout.temperature: must be positive, got {cfg.rollout.temperature}")
-    if cfg.train.beta < 0:
-        raise ConfigError(f"train.beta: must be >= 0, got {cfg.train.beta}")
+    _check_ranges(cfg)
+    trackers = ("jsonl", "tensorboard", "wandb", "trackio")
+    for i, t in enumerate(cfg.log.report_to):
+        if t not in trackers:
+            raise ConfigError(f"log.report_to[{i}]: unknown tracker {t!r}; valid: {list(trackers)}")
+    if not cfg.output_dir.strip():
+        raise ConfigError("output_dir: must not be empty")
+    if cfg.stop_at_step is not None and cfg.stop_at_step > cfg.max_steps:
+        raise ConfigError(f"stop_at_step: {cfg.stop_at_step} is beyond max_steps={cfg.max_steps}")
+    if cfg.train.epsilon_high is not None and cfg.train.epsilon_high < cfg.train.epsilon:
+        raise ConfigError(f"train.epsilon_high: {cfg.train.epsilon_high} is below train.epsilon={cfg.train.epsilon}")
+    if cfg.model.lora and not cfg.model.lora_target_modules:
+        raise ConfigError("model.lora_target_modules: empty with model.lora=true (no module would get an adapter)")
     if cfg.judge.backend == "openai" and not cfg.judge.base_url:
         raise ConfigError("judge.base_url: required with judge.backend=openai")
     if cfg.data.format != "synthetic" and not cfg.data.train_file:
         raise ConfigError(f"data.train_file: required with data.format={cfg.data.format}")
+    if cfg.eval.eval_steps > 0 and not cfg.eval.file and cfg.data.format != "synthetic":
+        raise ConfigError("eval.eval_steps: evaluation during training needs a held-out set; set eval.file "
+                          "(only synthetic data generates one) or eval.eval_steps=0")
     return cfg
+
+
+def check_paths(cfg: Config) -> None:
+    """Filesystem checks before any work (train only: `config` just prints): the model path exists,
+    output_dir can be a directory, the data files exist. Errors name the key and the path."""
+    def under_a_file(p: Path) -> Path | None:
+        for parent in [p, *p.parents]:
+            if parent.exists():
+                return parent if not parent.is_dir() else None
+        return None
+
+    name = cfg.model.name_or_path
+    hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None  # owner/name: transformers may download it
+    if not name.startswith("tiny:") and not hub_id and not Path(name).expanduser().exists():
+        raise ConfigError(f"model.name_or_path: {name} does not exist (not a local path, a hub id owner/name or tiny:*)")
+    import importlib.util
+
+    for i, tracker in enumerate(cfg.log.report_to):
+        module = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}.get(tracker)
+        if module and importlib.util.find_spec(module) is None and not (
+            tracker == "tensorboard" and importlib.util.find_spec("tensorboardX") is not None
+        ):
+            raise ConfigError(f"log.report_to[{i}]: tracker {tracker!r} is not installed (pip install {module}, or drop it)")
+    blocker = under_a_file(Path(cfg.output_dir))
+    if blocker is not None:
+        raise ConfigError(f"output_dir: {cfg.output_dir} cannot be created: {blocker} is a file")
+    for key, value in (("data.train_file", cfg.data.train_file), ("eval.file", cfg.eval.file)):
+        if value and not Path(value).is_file():
+            raise ConfigError(f"{key}: {value} does not exist" if not Path(value).exists() else f"{key}: {value} is not a file")
+    if cfg.data.audio_root and not Path(cfg.data.audio_root).is_dir():
+        raise ConfigError(f"data.audio_root: {cfg.data.audio_root} is not a directory")
 
 
 def _set_path(tree: dict, dotted: str, raw: str) -> None:
@@ -329,7 +403,10 @@ def _set_path(tree: dict, dotted: str, raw: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"--set {dotted}: {p!r} is not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {dotted}={raw}: not a YAML value ({' '.join(str(e).split())})") from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -338,11 +415,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
+            raise ConfigError(f"config file {p} " + ("is not a file" if p.exists() else "does not exist"))
         try:
-            tree = yaml.safe_load(p.read_text()) or {}
+            tree = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: invalid YAML: {e}") from None
+            raise ConfigError(f"{p}: invalid YAML: {' '.join(str(e).split())}") from None
+        except (UnicodeDecodeError, OSError) as e:
+            raise ConfigError(f"{p}: cannot read the config file: {e}") from None
         if not isinstance(tree, dict):
             raise ConfigError(f"{p}: top level must be a mapping")
     for item in overrides or []:

@@ -43,6 +43,7 @@ class Faults:
     delay_s: float = 0.5
     status: int | None = None  # answer every request with this status (no forwarding)
     echo_auth: bool = False  # put the Authorization header in the error body (a careless server)
+    echo_pad: int = 0  # characters of filler before the echoed header (to straddle a truncation point)
     fail_first: int = 0
     fail_mode: str = "500"  # 500 | drop | garbage | delay
     seed: int = 0
@@ -110,7 +111,7 @@ class FaultProxy:
                 self.auth_headers.add(h.headers["Authorization"])
         f = self.faults
         if f.status is not None and h.path.endswith("/completions"):
-            detail = f"rejected; you sent {h.headers.get('Authorization')}" if f.echo_auth else "rejected by test proxy"
+            detail = f"rejected;{' ' * f.echo_pad} you sent {h.headers.get('Authorization')}" if f.echo_auth else "rejected by test proxy"
             return self._reply(h, f.status, json.dumps({"error": {"message": detail, "type": "invalid_request_error"}}).encode())
         mode = self._decide(body) if h.path.endswith("/completions") else None
         if mode == "drop":

@@ -36,6 +36,22 @@ class AudioStats:
     """The limit of the last cut (for the message)."""
     warned: bool = False
     """Whether the one-time warning about cuts was logged."""
+    silent: int = 0
+    """Clips whose samples are all (near) zero: they train, but carry no sound."""
+    near_empty: int = 0
+    """Clips shorter than NEAR_EMPTY_SECONDS."""
+    warned_silent: bool = False
+    """Whether the one-time warning about silent or near-empty clips was logged."""
+
+    def note_content(self, wav: np.ndarray, sr: int, what: str) -> None:
+        """Count silent (peak below SILENT_PEAK) and near-empty clips; the first one is logged."""
+        silent, short = is_silent(wav), len(wav) < NEAR_EMPTY_SECONDS * sr
+        self.silent += silent
+        self.near_empty += short
+        if (silent or short) and not self.warned_silent:
+            self.warned_silent = True
+            kind = "silent (all samples near zero)" if silent else f"near-empty ({len(wav) / sr:.3f} s)"
+            log.warning("%s: %s; further ones are counted, not logged (total reported at the end)", what or "audio", kind)
 
     def note_trim(self, seconds_cut: float, max_seconds: float, what: str) -> None:
         self.trimmed += 1
@@ -58,10 +74,24 @@ class AudioStats:
             )
         if self.resampled:
             parts.append(f"{self.resampled} resampled")
+        if self.silent:
+            parts.append(f"{self.silent} silent (all samples near zero)")
+        if self.near_empty:
+            parts.append(f"{self.near_empty} near-empty (< {NEAR_EMPTY_SECONDS:g} s)")
         return "; ".join(parts)
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
+
+
+SILENT_PEAK = 1e-6
+"""A clip whose absolute peak is below this is silent (float samples in [-1, 1])."""
+NEAR_EMPTY_SECONDS = 0.1
+"""A clip shorter than this is near-empty (a few audio frames at most for the encoders)."""
+
+
+def is_silent(wav: np.ndarray) -> bool:
+    return wav.size == 0 or float(np.max(np.abs(wav))) < SILENT_PEAK
 
 
 AUDIO_STATS = AudioStats()
@@ -115,6 +145,8 @@ def load_audio(
     stats: counter of resampled and cut clips; `AUDIO_STATS` when None.
     """
     stats = AUDIO_STATS if stats is None else stats
+    if max_seconds is not None and not max_seconds > 0:  # a bad limit, not "audio is empty"
+        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         what = what or path
@@ -140,6 +172,7 @@ def load_audio(
     if max_seconds is not None:
         wav = wav[: int(max_seconds * target_sr)]  # resampling can round up by a sample
     check_waveform(wav, what)
+    stats.note_content(wav, target_sr, what)
     stats.loaded += 1
     return wav
 

@@ -43,6 +43,7 @@ ItemScorer = Callable[[AudioQA, str], "bool | None"]
 
 PARTIAL = "predictions.partial.jsonl"
 RUN_FILE = "eval_run.json"
+SKIPPED = "skipped.jsonl"
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,8 @@ def evaluate_policy(
     max_audio_seconds: float | None = None,
     on_batch: Callable[[list[dict[str, Any]]], None] | None = None,
     progress: bool = False,
+    on_error: str = "raise",
+    on_skip: Callable[[list[Any]], None] | None = None,
 ) -> EvalResult:
     """Generate one completion per record with `model` (greedy unless `sampling` says otherwise) and score it.
 
@@ -192,6 +195,8 @@ def evaluate_policy(
     our matcher; the `eval` command passes `official_scorer(benchmark)`. judge: asked for R_c
     of each well-formed think completion (the inconsistency rate); None skips it.
     on_batch(rows) runs after each batch (the `eval` command appends them to its partial file).
+    on_error="skip": a record whose clip fails to load or whose prompt is too long gets no row;
+    on_skip(skips) hears of it (`trainer.data.Skip`s); "raise" stops with the error naming it.
     """
     from audiothinker.rollout.base import HFEngine
     from audiothinker.trainer.data import prompt_batch
@@ -205,7 +210,19 @@ def evaluate_policy(
     with _progress(progress, len(records)) as advance:
         for start in range(0, len(records), batch_size):
             chunk = list(records[start : start + batch_size])
-            batch = prompt_batch(policy, chunk, prompt_kind, max_audio_seconds).to(device)
+            if on_error == "skip":
+                from audiothinker.trainer.data import prompt_batch_skipping
+
+                batch, used, skips = prompt_batch_skipping(policy, chunk, prompt_kind, max_audio_seconds, None, None)
+                if on_skip is not None and skips:
+                    on_skip(skips)
+                advance(len(chunk) - len(used))
+                chunk = used
+                if not chunk:
+                    continue
+                batch = batch.to(device)
+            else:
+                batch = prompt_batch(policy, chunk, prompt_kind, max_audio_seconds).to(device)
             rollout = engine.generate(model, batch, 1, params)
             new = score_completions(chunk, rollout.texts, rollout.truncated.tolist(), score_item=score_item, judge=judge)
             rows.extend(new)
@@ -349,6 +366,10 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_records(args.data, io.loader, audio_root=args.audio_root, on_error=args.on_error)
     if loaded.skipped:
         console.print(loaded.summary(), markup=False)
+    if not loaded.records:  # an accuracy of 0.0 over nothing is not a result
+        from audiothinker.data.records import DataError
+
+        raise DataError(f"{args.data}: no records to evaluate" + (f" ({len(loaded.skipped)} skipped)" if loaded.skipped else ""))
     try:
         records, missing = _select(args, loaded.records)
     except MissingAudioError as e:
@@ -364,6 +385,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    records = _scan(args, records, out, console)
     todo = [r for r in records if r.id not in done]
     if len(todo) < len(records):
         console.print(f"resuming from {out / PARTIAL}: {len(records) - len(todo)} of {len(records)} items done", markup=False)
@@ -374,6 +396,13 @@ def run(args: argparse.Namespace) -> int:
         done.update((r["id"], r) for r in new)
         generated = len(new)
 
+    skipped = [json.loads(x) for x in (out / SKIPPED).read_text().splitlines()] if (out / SKIPPED).exists() else []
+    records = [r for r in records if r.id in done]  # the rest were skipped (--on-error skip), listed in skipped.jsonl
+    if not records:
+        from audiothinker.data.records import DataError
+
+        raise DataError(f"{args.data}: no record left to evaluate ({len(missing)} with missing audio, "
+                        f"{len({row['id'] for row in skipped})} skipped, listed in {out / SKIPPED})")
     rows = [done[r.id] for r in records]
     predictions = [prediction_record(args.benchmark, r, row["raw_output"]) for r, row in zip(records, rows)]
     pred_path = write_predictions(out / io.filename, predictions, io.json_list)
@@ -385,13 +414,38 @@ def run(args: argparse.Namespace) -> int:
     summary = summarize(rows)
     run_info = {**_identity(args), "limit": args.limit, "batch_size": args.batch_size, "predictions": str(pred_path),
                 "generated_this_run": generated, "skipped_missing_audio": len(missing),
+                "skipped_bad_audio_or_prompt": len({row["id"] for row in skipped}),
                 "scorer": "official" if io.official else "audiothinker match (parsing.is_correct)"}
     model_name = args.model if args.model.startswith("tiny:") else "/".join(Path(args.model).parts[-2:])
     title = f"{args.benchmark}: {model_name} ({args.prompt})"
     paths = write_report(out, summary, rows, title, official=official, run=run_info)
     _print_summary(Console(), summary, official, title)
     print(f"predictions: {pred_path}\nreport: {paths['md']}")
+    if skipped:
+        listed = "; ".join(f"{row['id']!r}: {row['reason']}" for row in skipped[:5])
+        print(f"warning: {len({row['id'] for row in skipped})} records skipped, not in the predictions ({listed}"
+              f"{'; ...' if len(skipped) > 5 else ''}); all listed in {out / SKIPPED}", file=sys.stderr)
     return 0
+
+
+def _scan(args: argparse.Namespace, records: list[AudioQA], out: Path, console: Any) -> list[AudioQA]:
+    """Decode every clip once before the model loads (cached in <out>/audio_scan.json): with
+    --on-error raise a bad clip is an error naming the records; with skip it is left out and listed."""
+    from audiothinker.data.records import DataError
+    from audiothinker.trainer.data import scan_audio
+
+    (out / SKIPPED).unlink(missing_ok=True)  # rewritten by this run
+    bad = scan_audio(records, args.max_audio_seconds, out / "audio_scan.json", progress=True)
+    if not bad:
+        return records
+    named = [r for r in records if id(r) in bad]
+    if args.on_error == "raise":
+        listed = "; ".join(bad[id(r)] for r in named[:5])
+        raise DataError(f"{args.data}: {len(named)} records have unusable audio ({listed}"
+                        f"{'; ...' if len(named) > 5 else ''}); fix them or pass --on-error skip")
+    append_rows(out / SKIPPED, [{"id": r.id, "reason": bad[id(r)]} for r in named])
+    console.print(f"skipping {len(named)} records whose audio is unusable (--on-error skip)", markup=False)
+    return [r for r in records if id(r) not in bad]
 
 
 def _generate(args: argparse.Namespace, io: BenchmarkIO, todo: list[AudioQA], partial: Path) -> list[dict[str, Any]]:
@@ -413,7 +467,10 @@ def _generate(args: argparse.Namespace, io: BenchmarkIO, todo: list[AudioQA], pa
             policy, policy.model, todo, args.prompt, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
             judge=judge, sampling=sampling, max_audio_seconds=args.max_audio_seconds,
             score_item=official_scorer(args.benchmark) if io.official else match_scorer,
-            on_batch=lambda rows: append_rows(partial, rows), progress=True,
+            on_batch=lambda rows: append_rows(partial, rows), progress=True, on_error=args.on_error,
+            on_skip=lambda skips: append_rows(
+                partial.parent / SKIPPED, [{"id": s.record.id, "reason": s.reason} for s in skips]
+            ),
         )
     finally:
         if judge is not None and hasattr(judge, "close"):
@@ -458,6 +515,34 @@ def _print_summary(console: Any, summary: dict[str, Any], official: dict[str, An
     console.print(table)
 
 
+def _positive_number(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -484,14 +569,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--batch-size", type=_positive, default=8, help="prompts per generate call")
     p.add_argument("--max-new-tokens", type=_positive, default=256, help="completion limit (paper: 256)")
     p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (with --do-sample)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (with --do-sample)")
-    p.add_argument("--top-k", type=int, default=0, help="top-k sampling, 0 = off (with --do-sample)")
-    p.add_argument("--repetition-penalty", type=float, default=1.0, help="repetition penalty, 1.0 = off (TRL's name)")
+    p.add_argument("--temperature", type=_positive_number, default=1.0, help="sampling temperature (with --do-sample)")
+    p.add_argument("--top-p", type=_unit_interval, default=1.0, help="nucleus sampling (with --do-sample)")
+    p.add_argument("--top-k", type=_non_negative, default=0, help="top-k sampling, 0 = off (with --do-sample)")
+    p.add_argument("--repetition-penalty", type=_positive_number, default=1.0, help="repetition penalty, 1.0 = off (TRL's name)")
     p.add_argument("--seed", type=int, default=42, help="torch seed (matters only with --do-sample)")
-    p.add_argument("--max-audio-seconds", type=float, default=None, help="cut clips longer than this (default: the model's window)")
+    p.add_argument("--max-audio-seconds", type=_positive_float, default=None, help="cut clips longer than this (default: the model's window)")
     p.add_argument("--skip-missing", action="store_true", help="evaluate the items whose audio exists; count the others")
-    p.add_argument("--on-error", default="raise", choices=("raise", "skip"), help="bad metadata records: stop, or skip and list them")
+    p.add_argument("--on-error", default="raise", choices=("raise", "skip"),
+                   help="bad records (metadata, unusable clips, over-long prompts): stop, or skip and list them (skipped.jsonl)")
     p.add_argument("--restart", action="store_true", help="discard predictions already in --out instead of resuming")
     p.add_argument("--judge-backend", default=None, choices=("none", "rule", "openai", "local"),
                    help="judge for the think/answer inconsistency rate (default: rule for jsonl, none for benchmarks)")

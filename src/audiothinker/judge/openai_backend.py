@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Coroutine
@@ -28,6 +29,22 @@ log = logging.getLogger(__name__)
 
 DUMMY_API_KEY = "EMPTY"  # local servers ignore the key, but the client wants one
 MAX_BACKOFF_S = 30.0
+
+
+_URL_USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
+_BEARER = re.compile(r"(Bearer\s+)(?!\*\*\*)[^\s\"',}]+", re.IGNORECASE)
+
+
+def mask_secret(text: str, secret: str | None) -> str:
+    """`text` with the API key and any `Bearer <token>` replaced by ***.
+
+    Call it on the whole text BEFORE cutting it short: a key cut in two by truncation no
+    longer matches, and all but its last characters would be shown.
+    """
+    if secret and secret != DUMMY_API_KEY:
+        text = text.replace(secret, "***")
+    text = _URL_USERINFO.sub(r"\1***@", text)  # http://user:password@host
+    return _BEARER.sub(r"\1***", text)
 
 
 class _BadResponse(Exception):
@@ -95,7 +112,7 @@ class OpenAITransport:
         return f"OpenAITransport(base_url={self.base_url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
 
     def describe(self) -> str:
-        return f"{self.base_url} (model {self.model})"
+        return mask_secret(f"{self.base_url} (model {self.model})", self._secret)
 
     def stats(self) -> dict[str, float]:
         with self._lock:
@@ -200,12 +217,11 @@ class OpenAITransport:
         msg = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         body = getattr(e, "body", None)  # a server's error detail, e.g. {"detail": "Server is pinned to ..."}
         if body and str(body)[:40] not in msg:
-            msg += f" {str(body)[:300]}"
+            msg += f" {body}"
         if e.__cause__ is not None and str(e.__cause__):  # "Connection error." alone says little
             msg += f" ({type(e.__cause__).__name__}: {e.__cause__})"
-        if self._secret != DUMMY_API_KEY:
-            msg = msg.replace(self._secret, "***")
-        self._last_error = msg[:500]
+        msg = mask_secret(msg, self._secret)  # masked whole, then cut: never half a key
+        self._last_error = msg if len(msg) <= 500 else msg[:497] + "..."
         log.debug("judge request to %s failed (attempt %d, %s): %s", self.base_url, attempt + 1,
                   "retrying" if retry else "giving up", self._last_error)
 
@@ -225,7 +241,7 @@ def _to_generation(resp: Any) -> Generation:
     """A Completion response -> Generation; anything else is a _BadResponse."""
     choices = getattr(resp, "choices", None)
     if not choices or not isinstance(getattr(choices[0], "text", None), str):
-        raise _BadResponse(f"not a completion: {str(resp)[:200]!r}")
+        raise _BadResponse(f"not a completion: {str(resp)!r}")  # cut in _fail, after the key is masked
     choice = choices[0]
     lp = getattr(choice, "logprobs", None)
     tokens = getattr(lp, "tokens", None) if lp is not None else None

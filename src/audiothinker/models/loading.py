@@ -47,7 +47,8 @@ def resolve_tiny(spec: str, cache_dir: str | Path | None = None, seed: int = 0) 
     if name not in builders:
         raise ValueError(f"unknown tiny model {spec!r}; valid: {sorted('tiny:' + k for k in builders)}")
     tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
-    builders[name](tmp, seed=seed)
+    with torch.random.fork_rng(devices=[]):  # the builder seeds torch: the run's RNG must not depend on a cache miss
+        builders[name](tmp, seed=seed)
     try:
         tmp.rename(out)
     except OSError:  # another process finished first
@@ -55,11 +56,32 @@ def resolve_tiny(spec: str, cache_dir: str | Path | None = None, seed: int = 0) 
     return str(out)
 
 
-def detect_family(path: str) -> str:
+def _model_type(path: str) -> str:
+    """The checkpoint's config.json model_type (no weights read); a missing or broken config names the path."""
     from transformers import AutoConfig
 
-    cfg = AutoConfig.from_pretrained(path)
-    model_type = getattr(cfg, "model_type", "")
+    from audiothinker.config import ConfigError
+
+    try:
+        return getattr(AutoConfig.from_pretrained(path), "model_type", "")
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"model.name_or_path: cannot read the model config of {path}: {' '.join(str(e).split())[:300]}") from e
+
+
+def check_family(path: str, family: str) -> str:
+    """`family` if the checkpoint's config.json agrees, else a ConfigError naming the key and both values.
+    Checked before any weights load: the wrong model class could otherwise build a huge random model."""
+    from audiothinker.config import ConfigError
+
+    detected = detect_family(path)
+    if family != "auto" and family != detected:
+        raise ConfigError(f"model.family: {family!r} does not match the checkpoint {path}, whose config.json says "
+                          f"model_type {_model_type(path)!r} (family {detected!r}); set model.family={detected} or auto")
+    return detected
+
+
+def detect_family(path: str) -> str:
+    model_type = _model_type(path)
     if model_type == "qwen2_audio":
         return "qwen2_audio"
     if model_type in ("qwen2_5_omni", "qwen2_5_omni_thinker"):
@@ -78,7 +100,7 @@ def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str
     name = path or cfg.name_or_path
     if name in TINY_BUILDERS:
         name = resolve_tiny(name, cache_dir, cfg.tiny_seed)
-    family = cfg.family if cfg.family != "auto" else detect_family(name)
+    family = check_family(name, cfg.family)
     kwargs: dict[str, Any] = {"dtype": _dtype(cfg.dtype), "trust_remote_code": cfg.trust_remote_code}
     if cfg.attn_implementation:
         kwargs["attn_implementation"] = cfg.attn_implementation

@@ -65,24 +65,24 @@ def think_fraction(think_flags: Sequence[bool]) -> float:
 
 def fill_missing(
     values: Sequence[float | None], group_size: int, applicable: Sequence[bool] | None = None
-) -> list[float]:
+) -> list[float | None]:
     """Replace "no score" (None) with the mean of the scored, applicable values of the same group.
 
     A missing judge score thus adds nothing to its completion's advantage (the group's centred
     rewards are unchanged by it), instead of counting as a 0. `applicable` marks the entries
-    whose values form that mean (for R_c: the correct completions); entries of a group with no
-    applicable score take the batch's applicable mean (0.0 if there is none).
+    whose values form that mean (for R_c: the correct completions). A group with no applicable
+    score keeps its Nones: nothing in it says what the score would have been, and borrowing
+    other groups' scores (or 0) would move its advantages. The caller leaves that component out
+    of the group (see `trainer.scoring.score_batch`).
     """
     if len(values) % group_size:
         raise ValueError(f"{len(values)} values do not split into groups of {group_size}")
     ok = list(applicable) if applicable is not None else [True] * len(values)
-    batch_scored = [v for v, a in zip(values, ok) if v is not None and a]
-    batch_fill = sum(batch_scored) / len(batch_scored) if batch_scored else 0.0
-    out: list[float] = []
+    out: list[float | None] = []
     for start in range(0, len(values), group_size):
         group = values[start : start + group_size]
         scored = [v for v, a in zip(group, ok[start : start + group_size]) if v is not None and a]
-        fill = sum(scored) / len(scored) if scored else batch_fill
+        fill = sum(scored) / len(scored) if scored else None
         out.extend(fill if v is None else float(v) for v in group)
     return out
 

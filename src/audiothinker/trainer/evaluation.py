@@ -25,6 +25,10 @@ def eval_records(cfg: Config) -> list[AudioQA]:
         records = load_records(path, "jsonl").records
     else:
         raise ValueError("eval.eval_steps > 0 needs eval.file (or synthetic training data)")
+    if not records:
+        from audiothinker.data.records import DataError
+
+        raise DataError(f"eval.file: {cfg.eval.file}: no usable records in the held-out set")
     return records[: cfg.eval.limit] if cfg.eval.limit else records
 
 

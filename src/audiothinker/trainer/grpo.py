@@ -10,16 +10,17 @@ else a frozen copy.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from audiothinker.config import Config, to_dict
 from audiothinker.models.loading import save_pretrained
 from audiothinker.rewards import get_preset
-from audiothinker.trainer.checkpoint import latest_checkpoint, save_checkpoint
-from audiothinker.trainer.data import load_training_records, training_file
+from audiothinker.trainer.checkpoint import latest_checkpoint, load_checkpoint, newest_intact_checkpoint, save_checkpoint
+from audiothinker.trainer.data import drop_over_long_prompts, load_training_records, training_file
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
-from audiothinker.trainer.logging import StepLogger
+from audiothinker.trainer.logging import SkipLog, StepLogger
 from audiothinker.trainer.state import PromptSampler
 from audiothinker.trainer.step import build_context, grpo_step
 from audiothinker.trainer.tracking import PhaseTimer
@@ -48,6 +49,41 @@ def _judge_delta(judge: Any, before: dict) -> tuple[dict, dict]:
     return {k: v - before.get(k, 0) for k, v in now.items() if isinstance(v, (int, float))}, now
 
 
+class JudgeDownWatch:
+    """Counts consecutive steps in which the judge returned no score at all (over the global batch)."""
+
+    def __init__(self, max_down_steps: int):
+        self.max_down_steps, self.streak, self.first = max_down_steps, 0, 0
+        self.error: Exception | None = None  # set when the run must stop (raised after the step is logged)
+
+    def update(self, acc, judge: Any, scored, step: int) -> float:
+        """1.0 if the judge was down this step (warning on stderr), else 0.0; sets `error` after too many in a row."""
+        import torch
+
+        counts = acc.reduce(torch.tensor([scored.judge_requests, scored.judge_answered], device=acc.device), "sum")
+        requests, answered = (int(x) for x in counts.tolist())
+        if requests == 0 or answered > 0:
+            self.streak = 0
+            return 0.0
+        self.streak += 1
+        self.first = self.first if self.streak > 1 else step
+        transport = getattr(judge, "transport", None)
+        last = transport.last_error() if transport is not None and hasattr(transport, "last_error") else None
+        if acc.is_main_process:
+            print(f"warning: step {step}: the judge returned no score for any of {requests} requests "
+                  f"(last error: {last or 'none, unparseable output'}); R_c and R_t left out of this step's advantages "
+                  f"({self.streak} step(s) in a row)", file=sys.stderr)
+        if self.max_down_steps and self.streak >= self.max_down_steps:
+            from audiothinker.judge.scoring import JudgeUnavailableError
+
+            self.error = JudgeUnavailableError(
+                f"the judge returned no score in {self.streak} consecutive steps ({self.first}-{step}, "
+                f"judge.max_down_steps={self.max_down_steps}; last error: {last or 'none, unparseable output'}); "
+                "stopped rather than train without R_c and R_t. Fix the judge and continue with --resume"
+            )
+        return 1.0
+
+
 def train(cfg: Config, resume: bool = False) -> Path:
     """Run GRPO as configured; returns the directory of the final model (or of the checkpoint, with stop_at_step)."""
     from audiothinker.data.audio import AUDIO_STATS
@@ -64,14 +100,17 @@ def train(cfg: Config, resume: bool = False) -> Path:
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     judge = build_judge_for(cfg, preset)
     ctx = build_context(cfg, dist, judge)
+    records = drop_over_long_prompts(ctx.policy, records, load_result, cfg, preset.prompt)  # before step 1, not at it
+    if acc.is_main_process and load_result.skipped:
+        print(f"warning: {load_result.summary()}", file=sys.stderr)
     sampler = PromptSampler(len(records), cfg.seed, cfg.data.shuffle)
     acc.register_for_checkpointing(sampler)
     if resume:
-        ckpt = latest_checkpoint(out)
+        ckpt = newest_intact_checkpoint(acc, out)
         if ckpt is None:
             acc.print(f"--resume: no checkpoint under {out / 'checkpoints'}; starting from step 0")
         else:
-            acc.load_state(str(ckpt))
+            load_checkpoint(acc, ckpt)
             acc.print(f"resumed from {ckpt} at step {sampler.step}")
     evaluator = None
     if cfg.eval.eval_steps > 0:
@@ -81,14 +120,20 @@ def train(cfg: Config, resume: bool = False) -> Path:
         evaluator = PeriodicEval(cfg, acc, ctx.policy, judge or RuleJudge())
 
     logger = StepLogger(cfg, acc, total=cfg.max_steps, start=sampler.step)
+    skip_log = SkipLog(out, acc, start=sampler.step)
+    skip_log.add_load(load_result.skipped)
     timer, judge_stats = PhaseTimer(), _judge_delta(judge, {})[1]
+    down_watch = JudgeDownWatch(cfg.judge.max_down_steps)
     global_prompts = cfg.train.per_device_batch_size * cfg.train.gradient_accumulation_steps * acc.num_processes
     stop = min(cfg.max_steps, cfg.stop_at_step or cfg.max_steps)
     while sampler.step < stop:
         recs = [records[i] for i in sampler.take(global_prompts, acc.process_index, acc.num_processes)]
-        result = grpo_step(ctx, recs, sampler.step, timer)
+        result = grpo_step(ctx, recs, sampler.step, timer, pool=records)
         sampler.step += 1
+        recs = result.records or recs
+        skip_log.add_step(sampler.step, result.skips)
         judge_delta, judge_stats = _judge_delta(judge, judge_stats)
+        judge_delta["down"] = down_watch.update(acc, judge, result.scored, sampler.step)
         if evaluator is not None and evaluator.due(sampler.step):
             with timer("eval"), unwrap_for_generation(acc, ctx.scorer) as gen_model:
                 result.stats.update(evaluator.run(sampler.step, gen_model))
@@ -96,6 +141,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
             sampler.step, recs, result.rollout, result.scored, result.stats, timer.pop(), judge_delta,
             ctx.scheduler.get_last_lr()[0],
         )
+        if down_watch.error is not None:
+            save_checkpoint(acc, out, sampler.step, cfg.save_total_limit)  # --resume continues after this step
+            logger.close(load_result, skip_log)
+            raise down_watch.error
         if cfg.save_steps and sampler.step % cfg.save_steps == 0 and sampler.step < cfg.max_steps:
             save_checkpoint(acc, out, sampler.step, cfg.save_total_limit)
 
@@ -105,7 +154,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         _save_final(acc, ctx, final)
     else:
         acc.print(f"stopped at step {sampler.step} of {cfg.max_steps}; continue with --resume")
-    logger.close(load_result)
+    logger.close(load_result, skip_log)
     acc.wait_for_everyone()
     acc.end_training()
     return final or latest_checkpoint(out)

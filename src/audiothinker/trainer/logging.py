@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,52 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+class SkipLog:
+    """Records left out, in `output_dir/skipped.jsonl` (one row each: step, where/id, reason, replacement)
+    and named on stderr at the end. Step 0 rows are the load's; a resumed run rewrites those and
+    drops the rows of steps it redoes."""
+
+    def __init__(self, out: Path, accelerator, start: int):
+        self.acc, self.path = accelerator, out / "skipped.jsonl"
+        self.writer = JsonlWriter(self.path, accelerator.is_main_process)
+        self.rows: list[dict[str, Any]] = []
+        if accelerator.is_main_process and self.path.exists():
+            self.writer.truncate_after(start)
+            kept = [line for line in self.path.read_text().splitlines(keepends=True) if '"step": 0,' not in line]
+            self.path.write_text("".join(kept))
+
+    def add_load(self, skipped: list[tuple[str, str]]) -> None:
+        for where, reason in skipped:
+            self._write({"step": 0, "where": where, "reason": reason, "replaced_by": None})
+
+    def add_step(self, step: int, skips: list) -> None:
+        rows = [{"step": step, "where": f"record {s.record.id!r}", "id": s.record.id, "reason": s.reason,
+                 "replaced_by": s.replaced_by} for s in skips]
+        if self.acc.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            rows = gather_object(rows)
+        for row in rows:
+            if self.acc.is_main_process:
+                print(f"warning: step {step}: skipped {row['where']}: {row['reason']}"
+                      + (f" (replaced by {row['replaced_by']!r})" if row["replaced_by"] else ""), file=sys.stderr)
+            self._write(row)
+
+    def _write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.writer.write(row)
+
+    def report(self, max_listed: int = 10) -> str | None:
+        """The skipped records of this run, for the end of the run (stderr)."""
+        if not self.rows:
+            return None
+        load = sum(r["step"] == 0 for r in self.rows)
+        listed = "\n".join(f"  step {r['step']}: {r['where']}: {r['reason']}" for r in self.rows[:max_listed])
+        more = f"\n  ... {len(self.rows) - max_listed} more" if len(self.rows) > max_listed else ""
+        return (f"{len(self.rows)} records skipped ({load} at load, {len(self.rows) - load} during training); "
+                f"all listed in {self.path}:\n{listed}{more}")
+
+
 class StepLogger:
     def __init__(self, cfg: Config, accelerator, total: int, start: int):
         self.cfg, self.acc = cfg, accelerator
@@ -27,6 +74,11 @@ class StepLogger:
         main = accelerator.is_main_process
         self.metrics = JsonlWriter(out / "metrics.jsonl", main and "jsonl" in cfg.log.report_to)
         self.samples = JsonlWriter(out / "samples.jsonl", main and cfg.log.num_samples > 0)
+        # Rows past the starting step come from a run that died before its next checkpoint (a resume
+        # redoes those steps) or from an earlier run in this output_dir (a fresh start): not kept twice.
+        dropped = self.metrics.truncate_after(start) + self.samples.truncate_after(start)
+        if dropped and main:
+            print(f"{out}: dropped {dropped} metrics/sample rows logged after step {start} (redone now)")
         if any(t != "jsonl" for t in cfg.log.report_to):
             accelerator.init_trackers("audiothinker", config=_flatten(to_dict(cfg)))
         self.start_time = time.perf_counter()
@@ -46,20 +98,26 @@ class StepLogger:
         acc = self.acc
         g = acc.gather_for_metrics  # metrics over the global batch
 
-        def gmean_std(values: list[float]) -> tuple[float, float]:
+        def gmean_std(values: list[float | None]) -> tuple[float, float] | None:
+            """Mean and std over the global batch; None (no judge score) is left out, and with no
+            value at all there is no metric (a 0.0 would read as a judged zero)."""
             import torch
 
-            t = g(torch.tensor(values, dtype=torch.float32, device=acc.device)).tolist()
-            return mean_std(t)
+            nan = float("nan")  # None travels as NaN through the gather
+            t = g(torch.tensor([nan if v is None else v for v in values], dtype=torch.float32, device=acc.device))
+            kept = [v for v in t.tolist() if v == v]
+            return mean_std(kept) if kept else None
 
         metrics: dict[str, Any] = {"step": step, "lr": lr}
         for name, values in (
             ("reward/total", scored.total), ("reward/accuracy", scored.accuracy), ("reward/format", scored.format),
             ("reward/consistency", scored.consistency), ("reward/think_quality", scored.think_quality),
         ):
-            metrics[f"{name}_mean"], metrics[f"{name}_std"] = gmean_std(values)
-        metrics["accuracy"] = gmean_std([float(c) for c in scored.correct])[0]
-        metrics["think_rate"] = gmean_std([float(t) for t in scored.think])[0]
+            stats = gmean_std(values)
+            if stats is not None:
+                metrics[f"{name}_mean"], metrics[f"{name}_std"] = stats
+        metrics["accuracy"] = gmean_std([float(c) for c in scored.correct])[0]  # type: ignore[index]
+        metrics["think_rate"] = gmean_std([float(t) for t in scored.think])[0]  # type: ignore[index]
         metrics["lambda"] = metrics["think_rate"]
         all_len = g(lengths.to(acc.device)).float()
         metrics.update({
@@ -91,17 +149,17 @@ class StepLogger:
             self.progress.update(self.task, completed=step, info=info)
         self.last = metrics
 
-    def close(self, load_result: Any = None) -> None:
+    def close(self, load_result: Any = None, skip_log: SkipLog | None = None) -> None:
         if self.progress is not None:
             self.progress.stop()
         from audiothinker.data.audio import AUDIO_STATS
 
         if self.acc.is_main_process:
-            notes = []
-            if load_result is not None and getattr(load_result, "skipped", None):
-                notes.append(load_result.summary())
+            if load_result is not None:
+                print(f"{load_result.path} ({load_result.format}): {len(load_result.records)} records")
             report = AUDIO_STATS.report()
             if report:
-                notes.append(report)
-            for n in notes:
-                print(n)
+                print(report)
+            skipped = skip_log.report() if skip_log is not None else None
+            if skipped:
+                print(skipped, file=sys.stderr)  # a warning, not a result: stderr, and the file lists them all

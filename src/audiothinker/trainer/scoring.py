@@ -26,11 +26,13 @@ class ScoredBatch:
     total: list[float]
     accuracy: list[float]  # R_a (ATAR) or plain 1/0 accuracy
     format: list[float]  # R_f
-    consistency: list[float]  # R_c_eff after filling judge failures (1.0 where not used)
-    think_quality: list[float]  # R_t after filling (0.0 where not used)
+    consistency: list[float | None]  # R_c_eff after filling judge failures (1.0 where not used; None: no score in the group)
+    think_quality: list[float | None]  # R_t after filling (0.0 where not used; None: no score in the group)
     correct: list[bool]
     think: list[bool]
     judge_failures: dict[str, int] = field(default_factory=dict)
+    judge_requests: int = 0  # think completions sent to the judge this batch
+    judge_answered: int = 0  # of those, the ones with at least one score back (0 with requests > 0: judge down)
 
 
 def score_batch(
@@ -64,6 +66,7 @@ def score_batch(
     r_c: list[float | None] = [1.0] * n
     r_t: list[float | None] = [0.0] * n
     failures = {"consistency": 0, "think_quality": 0}
+    judge_requests = judge_answered = 0
     if (preset.consistency or preset.think_quality) and judge is not None:
         # Only think completions reach the judge; R_c matters only when the answer is correct.
         idx = [i for i in range(n) if think[i] and parsed[i].think and (preset.think_quality or correct[i])]
@@ -72,6 +75,11 @@ def score_batch(
             for i in idx
         ]
         verdicts = judge.judge(reqs, consistency=preset.consistency, quality=preset.think_quality) if reqs else []
+        judge_requests = len(verdicts)
+        judge_answered = sum(
+            (preset.consistency and v.consistency is not None) or (preset.think_quality and v.quality is not None)
+            for v in verdicts
+        )
         for i, v in zip(idx, verdicts):
             if preset.consistency and correct[i]:
                 r_c[i] = v.consistency
@@ -84,17 +92,32 @@ def score_batch(
         for i in range(n):
             if think[i] and correct[i] and i not in judged:
                 r_c[i] = 0.0
-    r_c_eff = [consistency_effective(c, ok) for c, ok in zip(r_c, correct)]
-    r_c_eff = fill_missing(r_c_eff, group_size, applicable=correct)
+    # Only judge scores stand in for a missing one: a no-think completion's R_c = 1 is a rule, not a measurement.
+    r_c_eff = fill_missing(
+        [consistency_effective(c, ok) for c, ok in zip(r_c, correct)], group_size,
+        applicable=[ok and th for ok, th in zip(correct, think)],
+    )
+    for g in range(0, n, group_size):  # a group left with no judge score: R_c is left out of the whole group
+        if any(c is None for c in r_c_eff[g : g + group_size]):
+            r_c_eff[g : g + group_size] = [None if ok else 0.0 for ok in correct[g : g + group_size]]
     if preset.think_quality:
         think_scores = fill_missing(r_t, group_size, applicable=think)
-        batch_mean = global_mean([s for s, th in zip(think_scores, think) if th])
-        r_t_final = [s if th else batch_mean for s, th in zip(think_scores, think)]
+        scored_think = [s for s, th in zip(think_scores, think) if th and s is not None]
+        batch_mean = global_mean(scored_think)
+        any_scored = global_mean([1.0] * len(scored_think)) > 0  # over all processes
+        # No-think R_t: the batch's think mean; 0 with no think completion at all (SPEC); no score
+        # (None) when think completions exist but the judge scored none of them.
+        no_think = batch_mean if any_scored or lam == 0 else None
+        r_t_final = [no_think if not th else s for s, th in zip(think_scores, think)]
     else:
         r_t_final = [0.0] * n
-    c_term = r_c_eff if preset.consistency else [0.0] * n
-    total = [total_reward(a, c, 0.0, t) + preset.format_weight * f for a, c, f, t in zip(r_a, c_term, r_f, r_t_final)]
+    # A group with no applicable judge score (None left by fill_missing) gets the component as a
+    # constant: R_c_eff's neutral 0 for all (wrong answers have 0 anyway; this group's R is R_a*1), and
+    # the no-think value of R_t for all, so the component adds nothing to that group's advantages.
+    c_term = [c if c is not None else 0.0 for c in r_c_eff] if preset.consistency else [0.0] * n
+    r_t_term = [batch_mean if t is None else t for t in r_t_final]  # a None group: batch_mean throughout
+    total = [total_reward(a, c, 0.0, t) + preset.format_weight * f for a, c, f, t in zip(r_a, c_term, r_f, r_t_term)]
     return ScoredBatch(
-        total, r_a, r_f, r_c_eff if preset.consistency else [1.0] * n, r_t_final, correct, think, failures
+        total, r_a, r_f, r_c_eff if preset.consistency else [1.0] * n, r_t_final, correct, think, failures,
+        judge_requests, judge_answered,
     )
-

@@ -24,7 +24,7 @@ from audiothinker.models.base import PromptBatch, ScoringModule
 from audiothinker.models.loading import load_policy
 from audiothinker.rewards import Preset, get_preset
 from audiothinker.rollout import Rollout, SamplingParams, build_engine
-from audiothinker.trainer.data import prompt_batch, slice_batch
+from audiothinker.trainer.data import prompt_batch, prompt_batch_skipping, slice_batch
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
 from audiothinker.trainer.scoring import ScoredBatch, score_batch
 from audiothinker.trainer.tracking import PhaseTimer
@@ -52,6 +52,8 @@ class StepResult:
     rollout: Rollout
     scored: ScoredBatch
     stats: dict[str, float]  # loss, kl, clip ratios, grad norm
+    records: list[AudioQA] | None = None  # the records trained on (data.on_error=skip may replace some)
+    skips: list = dataclasses.field(default_factory=list)  # trainer.data.Skip, one per record left out
 
 
 def _optimizer(model: torch.nn.Module, cfg: Config, total_updates: int):
@@ -96,14 +98,24 @@ def build_context(cfg: Config, dist: Dist, judge: Any = None) -> StepContext:
     return StepContext(cfg, dist, policy, engine, scorer, ref_scorer, optimizer, scheduler, preset, judge, sampling, score)
 
 
-def grpo_step(ctx: StepContext, records: list[AudioQA], step: int, timer: PhaseTimer) -> StepResult:
-    """Rollout, score, advantages, update on this process's `records`; phases timed into `timer`."""
+def grpo_step(
+    ctx: StepContext, records: list[AudioQA], step: int, timer: PhaseTimer, pool: list[AudioQA] | None = None
+) -> StepResult:
+    """Rollout, score, advantages, update on this process's `records`; phases timed into `timer`.
+
+    With data.on_error=skip a record whose clip or prompt fails is replaced by the next usable one
+    of `pool` (the training set); StepResult.records and .skips say which.
+    """
     cfg, acc, G = ctx.cfg, ctx.dist.accelerator, ctx.cfg.rollout.num_generations
     bs = cfg.train.per_device_batch_size
+    skips: list = []
     with timer("prepare"):
-        batch = prompt_batch(
-            ctx.policy, records, ctx.preset.prompt, cfg.data.max_audio_seconds, cfg.rollout.max_prompt_length
-        ).to(acc.device)
+        args = (ctx.policy, records, ctx.preset.prompt, cfg.data.max_audio_seconds, cfg.rollout.max_prompt_length)
+        if cfg.data.on_error == "skip":
+            batch, records, skips = prompt_batch_skipping(*args, pool=pool or records)
+        else:
+            batch = prompt_batch(*args)
+        batch = batch.to(acc.device)
     with timer("rollout"), unwrap_for_generation(acc, ctx.scorer) as gen_model:
         rollout = ctx.engine.generate(gen_model, batch, G, ctx.sampling)
     with timer("reward"):
@@ -123,7 +135,7 @@ def grpo_step(ctx: StepContext, records: list[AudioQA], step: int, timer: PhaseT
         stats = _update(
             acc, ctx.scorer, ctx.optimizer, ctx.scheduler, cfg, micro, rollout, advantages, ref_logps, old_logps, num_items
         )
-    return StepResult(batch, rollout, scored, stats)
+    return StepResult(batch, rollout, scored, stats, records, skips)
 
 
 def _ref_logp(acc, scorer, ref_scorer, cfg: Config, mb, rollout, sl, G):

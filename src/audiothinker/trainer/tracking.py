@@ -17,6 +17,24 @@ class JsonlWriter:
         if enabled:
             path.parent.mkdir(parents=True, exist_ok=True)
 
+    def truncate_after(self, step: int) -> int:
+        """Drop rows logged after `step` (a resumed run redoes them); returns how many were dropped."""
+        if not self.enabled or not self.path.exists():
+            return 0
+        lines = self.path.read_text().splitlines(keepends=True)
+        keep = []
+        for line in lines:
+            try:
+                row_step = json.loads(line).get("step", 0)
+            except (ValueError, AttributeError):
+                continue  # a line cut short by a kill mid-write
+            if isinstance(row_step, (int, float)) and row_step <= step:
+                keep.append(line if line.endswith("\n") else line + "\n")
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("".join(keep))
+        tmp.replace(self.path)
+        return len(lines) - len(keep)
+
     def write(self, record: dict[str, Any]) -> None:
         if self.enabled:
             with self.path.open("a") as f:
