@@ -76,3 +76,30 @@ def test_omni_audio_encoded_once_matches_the_models_own_forward(omni):
         shared = omni.token_logprobs(omni.model, batch, ids, mask, 2)
         full = omni.full_token_logprobs(omni.model, batch, ids, mask, 2)
     assert torch.allclose(shared, full, atol=1e-5)
+
+
+def test_features_padded_to_the_longest_clip_equal_the_official_300s_padding(omni):
+    """The stand-in processor pads to the longest clip (+ one FFT window), not to the 300 s window:
+    the valid frames are bit-identical and the thinker's log-probs are the same."""
+    proc = omni.processor
+    clips = [_wave("tone"), _wave("noise")[:9000], np.zeros(5000, dtype=np.float32)]
+    full = proc.feature_extractor(clips, sampling_rate=16000, padding="max_length", return_attention_mask=True,
+                                  return_tensors="pt")  # what Qwen2_5OmniProcessor computes
+    assert full["input_features"].shape[-1] == 30000
+    msgs = [chat_messages("How many beeps?", ["two", "three"], "adaptive")] * len(clips)
+    batch = omni.build_prompts(msgs, clips)
+    assert batch.audio["input_features"].shape[-1] < 1000
+    assert torch.equal(batch.audio["feature_attention_mask"], full["attention_mask"][:, : batch.audio["input_features"].shape[-1]])
+    for i, n in enumerate(full["attention_mask"].sum(-1).tolist()):
+        assert torch.equal(batch.audio["input_features"][i, :, :n], full["input_features"][i, :, :n])
+    completion = omni.tokenizer("<answer>two</answer>", add_special_tokens=False, return_tensors="pt")["input_ids"]
+    completion = completion.repeat(len(clips), 1)
+    mask = torch.ones_like(completion)
+    from audiothinker.models.base import PromptBatch
+
+    official = PromptBatch(batch.input_ids, batch.attention_mask,
+                           {"input_features": full["input_features"], "feature_attention_mask": full["attention_mask"]})
+    with torch.no_grad():
+        ours = omni.token_logprobs(omni.model, batch, completion, mask, 1)
+        ref = omni.token_logprobs(omni.model, official, completion, mask, 1)
+    assert torch.allclose(ours, ref, atol=1e-5)
