@@ -42,3 +42,8 @@ def test_cli_train_with_a_wrong_family_is_one_line(tmp_path, capsys):
                "--set", "model.family=qwen2_5_omni", "--set", "data.synthetic_size=4"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert rc == 2 and err.startswith("error: model.family: 'qwen2_5_omni' does not match the checkpoint")
+
+
+def test_a_local_path_that_does_not_exist_says_so(tmp_path):
+    with pytest.raises(ConfigError, match=rf"^model.name_or_path: {tmp_path / 'nope'} does not exist$"):
+        load_policy(ModelConfig(name_or_path=str(tmp_path / "nope")))

@@ -62,6 +62,8 @@ def _model_type(path: str) -> str:
 
     from audiothinker.config import ConfigError
 
+    if path.startswith(("/", ".", "~")) and not Path(path).expanduser().exists():
+        raise ConfigError(f"model.name_or_path: {path} does not exist")
     try:
         return getattr(AutoConfig.from_pretrained(path), "model_type", "")
     except (OSError, ValueError) as e:
