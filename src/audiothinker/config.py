@@ -89,6 +89,14 @@ class RolloutConfig:
     """Prompt length limit in text tokens (audio placeholder tokens not counted); longer prompts are an error."""
     vllm_gpu_memory_utilization: float = 0.35
     """vLLM engine: share of GPU memory for weights and KV cache (colocated with training)."""
+    vllm_enable_sleep_mode: bool = True
+    """vLLM engine (CUDA): release its weights and KV cache between rollouts; the next weight sync wakes it."""
+    vllm_max_model_length: int | None = None
+    """vLLM engine: longest prompt + completion in tokens; None = max_prompt_length + 25 audio tokens/s + max_new_tokens."""
+    vllm_importance_sampling_correction: bool = False
+    """Truncated importance sampling (TRL/verl TIS): weight each token's loss by min(pi_old/pi_vllm, cap)."""
+    vllm_importance_sampling_cap: float = 2.0
+    """Upper bound of the TIS weight."""
 
 
 @dataclass
@@ -211,7 +219,6 @@ _CHOICES = {
     "model.dtype": ("auto", "float32", "bfloat16", "float16"),
     "data.format": ("jsonl", "avqa", "mmau", "mmar", "airbench", "synthetic"),
     "data.on_error": ("raise", "skip"),
-    "rollout.engine": ("hf", "vllm"),
     "train.loss_type": ("grpo", "dr_grpo", "dapo", "bnpo"),
     "train.scale_rewards": ("group", "batch", "none"),
     "train.lr_scheduler": ("constant", "linear", "cosine"),
@@ -285,6 +292,10 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 
 def validate(cfg: Config) -> Config:
+    from audiothinker.rollout.base import engine_names  # the engine registry is the list of choices
+
+    if cfg.rollout.engine not in engine_names():
+        raise ConfigError(f"rollout.engine: {cfg.rollout.engine!r} is not one of {engine_names()}")
     for key, allowed in _CHOICES.items():
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
@@ -308,6 +319,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("rollout.num_generations: GRPO needs at least 2 completions per prompt")
     if cfg.rollout.temperature <= 0:
         raise ConfigError(f"rollout.temperature: must be positive, got {cfg.rollout.temperature}")
+    if cfg.rollout.vllm_importance_sampling_cap < 1:
+        raise ConfigError(f"rollout.vllm_importance_sampling_cap: must be >= 1, got {cfg.rollout.vllm_importance_sampling_cap}")
     if cfg.train.beta < 0:
         raise ConfigError(f"train.beta: must be >= 0, got {cfg.train.beta}")
     if cfg.judge.backend == "openai" and not cfg.judge.base_url:

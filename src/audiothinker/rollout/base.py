@@ -1,7 +1,21 @@
-"""The rollout interface and the transformers `generate` engine."""
+"""The rollout interface: what an engine takes and returns, and the one registry engines are chosen from.
+
+An engine is built once per process from the policy adapter (tokenizer, processor, family) and
+`EngineOptions`; then, per rollout batch:
+
+    engine.sync_weights(model)   the weights to sample with (the trainer's, after its last optimizer step)
+    engine.generate(prompts, G, params) -> Rollout
+
+`prompts` is a `PromptBatch`: the rendered chat prompts and the raw clips (waveform + rate), plus
+the features the policy extracted from them. The HF engine generates from the features (they are
+shared with the scorer, so they are computed once); the vLLM engine sends text + waveform and lets
+vLLM's own processor extract features. Adding an engine is one new module with a class decorated
+`@register_engine("name")`, imported in `rollout/__init__.py`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,6 +31,8 @@ class SamplingParams:
     top_k: int = 0
     max_new_tokens: int = 256
     do_sample: bool = True
+    repetition_penalty: float = 1.0
+    seed: int | None = None  # engines with their own sampler (vLLM) seed it per call; HF uses torch's global RNG
 
 
 @dataclass
@@ -25,11 +41,67 @@ class Rollout:
     completion_mask: torch.Tensor  # [B*G, C], 1 up to and including the first EOS
     texts: list[str]  # decoded completions, special tokens removed
     truncated: torch.Tensor  # [B*G] bool: no EOS within max_new_tokens
+    logprobs: torch.Tensor | None = None  # [B*G, C] the sampler's log-prob of each sampled token (0 on padding); None: not reported
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """What an engine needs beyond the policy adapter (from the config, or the eval command's flags)."""
+
+    name_or_path: str = ""  # the checkpoint the policy was loaded from (vLLM reads its config and processor)
+    dtype: str = "auto"  # model.dtype
+    seed: int = 0
+    max_model_len: int = 4096  # prompt (audio placeholders included) + completion
+    max_num_seqs: int = 64  # sequences decoded together (B*G per rollout)
+    gpu_memory_utilization: float = 0.35  # colocated with training: the share vLLM takes for weights + KV cache
+    enable_sleep_mode: bool = True  # CUDA only: free vLLM's memory between rollouts (TRL colocate mode)
+    cpu_kv_cache_bytes: int = 512 << 20  # CPU backend: KV cache size (gpu_memory_utilization there means RAM share)
 
 
 class RolloutEngine(Protocol):
-    def generate(self, model: torch.nn.Module, batch: PromptBatch, num_generations: int, params: SamplingParams) -> Rollout:
+    """Samples G completions per prompt from the weights last given to `sync_weights`."""
+
+    name: str
+
+    def sync_weights(self, model: torch.nn.Module) -> None:
+        """Use `model`'s current weights for the next `generate` (full weights: called under the ZeRO-3/FSDP gather)."""
         ...
+
+    def generate(self, prompts: PromptBatch, num_generations: int, params: SamplingParams) -> Rollout:
+        """G completions per prompt, rows [i*G : (i+1)*G] for prompt i."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine's memory (a no-op where it holds none of its own)."""
+        ...
+
+
+EngineFactory = Callable[[Any, EngineOptions], RolloutEngine]
+ENGINES: dict[str, EngineFactory] = {}
+
+
+def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
+    """Class decorator: make an engine selectable as `rollout.engine: <name>` and `eval --engine <name>`."""
+
+    def add(factory: EngineFactory) -> EngineFactory:
+        if name in ENGINES and ENGINES[name] is not factory:
+            raise ValueError(f"rollout engine {name!r} is registered twice")
+        ENGINES[name] = factory
+        return factory
+
+    return add
+
+
+def engine_names() -> list[str]:
+    import audiothinker.rollout  # noqa: F401  (imports every engine module, so each has registered)
+
+    return sorted(ENGINES)
+
+
+def build_engine(name: str, policy: Any, options: EngineOptions | None = None) -> RolloutEngine:
+    if name not in engine_names():
+        raise ValueError(f"unknown rollout engine {name!r}; valid: {engine_names()}")
+    return ENGINES[name](policy, options or EngineOptions(name_or_path=getattr(policy, "name_or_path", "")))
 
 
 def pad_after_eos(ids: torch.Tensor, eos_ids: list[int], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -44,41 +116,10 @@ def pad_after_eos(ids: torch.Tensor, eos_ids: list[int], pad_id: int) -> tuple[t
     return ids, mask, first >= C
 
 
-class HFEngine:
-    """transformers `generate`: all prompts x G completions in one batched call."""
-
-    def __init__(self, policy: Any):
-        self.policy = policy
-        tok = policy.tokenizer
-        eos = policy.model.generation_config.eos_token_id if hasattr(policy.model, "generation_config") else None
-        eos_ids = eos if isinstance(eos, list) else [eos if eos is not None else tok.eos_token_id]
-        self.eos_ids = [e for e in eos_ids if e is not None]
-        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else self.eos_ids[0]
-
-    def generate(self, model: torch.nn.Module, batch: PromptBatch, num_generations: int, params: SamplingParams) -> Rollout:
-        sampling: dict[str, Any] = {
-            "max_new_tokens": params.max_new_tokens,
-            "do_sample": params.do_sample,
-            "eos_token_id": self.eos_ids,
-            "pad_token_id": self.pad_id,
-        }
-        if params.do_sample:
-            sampling.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
-        was_training = model.training
-        model.eval()
-        ids = self.policy.generate(model, batch, num_generations, **sampling)
-        model.train(was_training)
-        ids, mask, truncated = pad_after_eos(ids, self.eos_ids, self.pad_id)
-        texts = self.policy.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        return Rollout(ids, mask, texts, truncated)
-
-
-def build_engine(name: str, policy: Any) -> RolloutEngine:
-    if name == "hf":
-        return HFEngine(policy)
-    if name == "vllm":
-        raise NotImplementedError(
-            "rollout.engine=vllm is not available in this release; use rollout.engine=hf "
-            "(the RolloutEngine protocol in audiothinker.rollout.base is where a vLLM engine plugs in)"
-        )
-    raise ValueError(f"unknown rollout engine {name!r}; valid: ['hf', 'vllm']")
+def stop_ids(policy: Any) -> tuple[list[int], int]:
+    """(EOS ids, pad id) of a policy: the generation config's EOS list, else the tokenizer's."""
+    tok = policy.tokenizer
+    eos = policy.model.generation_config.eos_token_id if hasattr(policy.model, "generation_config") else None
+    eos_ids = eos if isinstance(eos, list) else [eos if eos is not None else tok.eos_token_id]
+    eos_ids = [e for e in eos_ids if e is not None]
+    return eos_ids, tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]

@@ -64,6 +64,7 @@ def prompt_batch(
         audios = [None] * len(records)
     messages = [chat_messages(r.question, r.choices, prompt_kind) for r in records]
     batch = policy.build_prompts(messages, audios)
+    batch.waveforms, batch.sampling_rate = audios, policy.sampling_rate  # for engines that extract features themselves
     if max_prompt_length is not None:
         is_audio = torch.zeros_like(batch.input_ids, dtype=torch.bool)
         for tok in getattr(policy, "audio_token_ids", []):
@@ -82,5 +83,6 @@ def slice_batch(batch: PromptBatch, start: int, stop: int) -> PromptBatch:
     ids, mask = batch.input_ids[start:stop], batch.attention_mask[start:stop]
     keep = int(mask.any(0).long().argmax())  # first column that is not all padding
     return PromptBatch(
-        ids[:, keep:], mask[:, keep:], {k: v[start:stop] for k, v in batch.audio.items()}, batch.texts[start:stop]
+        ids[:, keep:], mask[:, keep:], {k: v[start:stop] for k, v in batch.audio.items()}, batch.texts[start:stop],
+        batch.waveforms[start:stop], batch.sampling_rate,
     )
