@@ -86,6 +86,22 @@ def pad_rows(rows: list[list[float]], pad: float, dtype: torch.dtype) -> torch.T
     return torch.tensor([list(r) + [pad] * (width - len(r)) for r in rows], dtype=dtype)
 
 
+def tie_override(family: str, model: torch.nn.Module) -> dict[str, Any]:
+    """vLLM config override making its LM head tied exactly when the transformers module's is.
+
+    transformers decides tying from the loaded module (Qwen2-Audio reads a top-level flag that
+    its text config may contradict); vLLM reads the text config. A disagreement would make vLLM
+    sample from the embedding matrix instead of the trained head.
+    """
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    tied = core.get_output_embeddings().weight is core.get_input_embeddings().weight
+    if family == "text":
+        return {"tie_word_embeddings": tied}
+    if family == "qwen2_5_omni":
+        return {"thinker_config": {"text_config": {"tie_word_embeddings": tied}}}
+    return {"text_config": {"tie_word_embeddings": tied}}
+
+
 def _vllm_dtype(name: str) -> str:
     if name == "auto":  # as models/loading.py: bf16 on CUDA, fp32 on CPU, so both sides compute alike
         return "bfloat16" if torch.cuda.is_available() else "float32"
@@ -117,6 +133,7 @@ class VLLMEngine:
             max_model_len=options.max_model_len, max_num_seqs=options.max_num_seqs, load_format="dummy",
             logprobs_mode="processed_logprobs",  # after temperature: comparable with our temperature-scaled log-probs
             gpu_memory_utilization=options.gpu_memory_utilization, enable_sleep_mode=self.sleep_enabled,
+            hf_overrides=tie_override(self.family, policy.model),
         )
         if getattr(policy, "uses_audio", True):  # the Policy protocol's default: an adapter uses audio
             kwargs["limit_mm_per_prompt"] = {"audio": 1}
