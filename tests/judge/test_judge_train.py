@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from audiothinker.config import load_config
-from audiothinker.rollout.base import HFEngine, Rollout, pad_after_eos
+from audiothinker.rollout import HFEngine, Rollout, pad_after_eos
 
 CANNED = [
     "<think>I hear a steady tone. It sounds high. So the answer is high.</think><answer>high</answer>",
