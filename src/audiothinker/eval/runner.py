@@ -432,7 +432,8 @@ def _eval_engine(args: argparse.Namespace, policy: Any) -> RolloutEngine:
     """The `--engine` rollout engine over the loaded policy (vLLM: weights synced from it, no second read)."""
     from audiothinker.rollout import EngineOptions, build_engine
 
-    audio_tokens = int(25 * (args.max_audio_seconds or policy.max_audio_seconds)) + 2
+    seconds = args.max_audio_seconds or policy.max_audio_seconds
+    audio_tokens = int(25 * seconds) + 2 if seconds != float("inf") else 0  # 25 audio tokens/s; text policies: none
     options = EngineOptions(
         name_or_path=policy.name_or_path, dtype=args.dtype, seed=args.seed,
         max_model_len=args.vllm_max_model_length or 1024 + audio_tokens + args.max_new_tokens,

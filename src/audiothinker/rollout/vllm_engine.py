@@ -16,6 +16,7 @@ releases weights and KV cache after each rollout (the next `sync_weights` wakes 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -102,6 +103,12 @@ def tie_override(family: str, model: torch.nn.Module) -> dict[str, Any]:
     return {"text_config": {"tie_word_embeddings": tied}}
 
 
+def _max_positions(model: torch.nn.Module) -> int:
+    """The language model's position limit (vLLM refuses a longer max_model_len)."""
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return int(core.config.get_text_config().max_position_embeddings)
+
+
 def _vllm_dtype(name: str) -> str:
     if name == "auto":  # as models/loading.py: bf16 on CUDA, fp32 on CPU, so both sides compute alike
         return "bfloat16" if torch.cuda.is_available() else "float32"
@@ -130,7 +137,7 @@ class VLLMEngine:
         self.sleep_enabled = options.enable_sleep_mode and cuda  # vLLM's sleep mode is CUDA-only
         kwargs: dict[str, Any] = dict(
             model=options.name_or_path, dtype=_vllm_dtype(options.dtype), seed=options.seed,
-            max_model_len=options.max_model_len, max_num_seqs=options.max_num_seqs, load_format="dummy",
+            max_model_len=min(options.max_model_len, _max_positions(policy.model)), max_num_seqs=options.max_num_seqs, load_format="dummy",
             logprobs_mode="processed_logprobs",  # after temperature: comparable with our temperature-scaled log-probs
             gpu_memory_utilization=options.gpu_memory_utilization, enable_sleep_mode=self.sleep_enabled,
             hf_overrides=tie_override(self.family, policy.model),
@@ -187,7 +194,13 @@ class VLLMEngine:
             if i < len(prompts.waveforms) and prompts.waveforms[i] is not None:
                 req["multi_modal_data"] = {"audio": [(prompts.waveforms[i], prompts.sampling_rate)]}
             requests.append(req)
-        outs = self.llm.generate(requests, self.sampling_params(params, num_generations), use_tqdm=False)
+        sampling: Any = self.sampling_params(params, num_generations)
+        if params.seed is not None:  # one seed per prompt (vLLM seeds completion j with seed + j): reproducible rows
+            sampling = [
+                self.sampling_params(dataclasses.replace(params, seed=params.seed + i * num_generations), num_generations)
+                for i in range(len(requests))
+            ]
+        outs = self.llm.generate(requests, sampling, use_tqdm=False)
         rows, lps, truncated = [], [], []
         for out in outs:  # in prompt order; n completions each
             for c in out.outputs:

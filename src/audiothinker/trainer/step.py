@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -101,13 +102,14 @@ def sampling_params(cfg: Config) -> SamplingParams:
     return SamplingParams(
         r.temperature, r.top_p, r.top_k, r.max_new_tokens,
         repetition_penalty=getattr(r, "repetition_penalty", 1.0),  # the key arrives with the checkpoint-loading branch
-        seed=None,  # vLLM draws from its engine seed (EngineOptions.seed) so successive steps differ
+        seed=None,  # set per step in grpo_step
     )
 
 
 def engine_options(cfg: Config, policy: Any, process_index: int = 0) -> EngineOptions:
     r = cfg.rollout
-    audio_tokens = int(25 * min(cfg.data.max_audio_seconds or policy.max_audio_seconds, policy.max_audio_seconds)) + 2
+    seconds = min(cfg.data.max_audio_seconds or policy.max_audio_seconds, policy.max_audio_seconds)
+    audio_tokens = int(25 * seconds) + 2 if math.isfinite(seconds) else 0  # 25 audio tokens/s (both families); text: none
     return EngineOptions(
         name_or_path=policy.name_or_path, dtype=cfg.model.dtype, seed=cfg.seed + process_index,
         max_model_len=r.vllm_max_model_length or r.max_prompt_length + audio_tokens + r.max_new_tokens,
@@ -127,7 +129,8 @@ def grpo_step(ctx: StepContext, records: list[AudioQA], step: int, timer: PhaseT
     with timer("rollout"), unwrap_for_generation(acc, ctx.scorer) as gen_model:
         # The weights of the last optimizer step (full: inside the ZeRO-3/FSDP gather); HF: no copy.
         ctx.engine.sync_weights(gen_model)
-        rollout = ctx.engine.generate(batch, G, ctx.sampling)
+        seed = hash((cfg.seed, step, acc.process_index)) % 2**31  # engines with their own RNG: same rollouts on resume
+        rollout = ctx.engine.generate(batch, G, dataclasses.replace(ctx.sampling, seed=seed))
     with timer("reward"):
         scored = ctx.score(records, rollout.texts, step)
         rewards = torch.tensor(scored.total, dtype=torch.float32, device=acc.device)  # [B*G]
