@@ -32,6 +32,7 @@ class SamplingParams:
     max_new_tokens: int = 256
     do_sample: bool = True
     repetition_penalty: float = 1.0
+    min_new_tokens: int = 0  # EOS blocked before this many tokens (benchmarks: equal lengths on every engine)
     seed: int | None = None  # engines with their own sampler (vLLM) seed it per call; HF uses torch's global RNG
 
 

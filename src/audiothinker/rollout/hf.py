@@ -38,6 +38,8 @@ class HFEngine:
             "eos_token_id": self.eos_ids,
             "pad_token_id": self.pad_id,
         }
+        if params.min_new_tokens:
+            sampling["min_new_tokens"] = params.min_new_tokens
         if params.repetition_penalty != 1.0:
             sampling["repetition_penalty"] = params.repetition_penalty
         if params.do_sample:

@@ -180,6 +180,7 @@ class VLLMEngine:
             n=num_generations, temperature=params.temperature if params.do_sample else 0.0,
             top_p=params.top_p if params.do_sample else 1.0, top_k=(params.top_k or -1) if params.do_sample else -1,
             repetition_penalty=params.repetition_penalty, max_tokens=params.max_new_tokens, seed=params.seed,
+            min_tokens=params.min_new_tokens,
             stop_token_ids=self.eos_ids, logprobs=0,
             logit_bias={i: -100.0 for i in self.audio_ids} or None,  # as HF's suppress_tokens: no placeholder emitted
         )
