@@ -36,7 +36,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def qa_dir(tmp_path_factory) -> Path:
-    return build_real_shaped_qwen2_audio(tmp_path_factory.mktemp("models") / "qwen2_audio")
+    return build_real_shaped_qwen2_audio(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="session")

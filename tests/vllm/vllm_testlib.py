@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def build_real_shaped_qwen2_audio(out: Path, seed: int = 0) -> Path:
-    """A tiny Qwen2-Audio in the shape vLLM's CPU backend accepts: head size 32, a 30 s window of 128 mels."""
-    from audiothinker.models.tiny import build_tiny_qwen2_audio
+def build_real_shaped_qwen2_audio(cache: Path, seed: int = 0) -> Path:
+    """`tiny:qwen2_audio`: the published layout shrunk, in the shape vLLM's CPU backend accepts
+    (head size 32, a 30 s window of 128 mel bins, untied LM head)."""
+    from audiothinker.models.loading import resolve_tiny
 
-    if not (out / "config.json").exists():
-        build_tiny_qwen2_audio(out, seed=seed, mel_seconds=30, hidden=128, n_mels=128)
-    return out
+    return Path(resolve_tiny("tiny:qwen2_audio", cache, seed))
 
 
 def load(path: Path, **kw):

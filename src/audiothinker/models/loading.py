@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -12,7 +13,11 @@ import torch
 
 from audiothinker.config import ModelConfig
 
-TINY_BUILDERS = {"tiny:qwen2_audio", "tiny:qwen2_5_omni", "tiny:text"}
+# `tiny:<family>` is the published layout shrunk (30 s / 300 s windows); `tiny:<family>_short` the same
+# with a 2 s mel window, a cheaper audio encoder for unit tests.
+TINY_BUILDERS = {
+    "tiny:qwen2_audio", "tiny:qwen2_audio_short", "tiny:qwen2_5_omni", "tiny:qwen2_5_omni_short", "tiny:text",
+}
 
 
 def default_cache_dir() -> Path:
@@ -36,6 +41,8 @@ def resolve_tiny(spec: str, cache_dir: str | Path | None = None, seed: int = 0) 
         return str(out)
     builders = {
         "qwen2_audio": tiny.build_tiny_qwen2_audio, "qwen2_5_omni": tiny.build_tiny_qwen2_5_omni, "text": tiny.build_tiny_text,
+        "qwen2_audio_short": functools.partial(tiny.build_tiny_qwen2_audio, mel_seconds=2),
+        "qwen2_5_omni_short": functools.partial(tiny.build_tiny_qwen2_5_omni, mel_seconds=2),
     }
     if name not in builders:
         raise ValueError(f"unknown tiny model {spec!r}; valid: {sorted('tiny:' + k for k in builders)}")
@@ -130,4 +137,24 @@ def save_pretrained(policy: Any, out_dir: str | Path, state_dict: dict | None = 
     else:
         policy.model.save_pretrained(out, state_dict=state_dict, safe_serialization=True)
     policy.processor.save_pretrained(out)
+    _copy_processor_files(getattr(policy, "name_or_path", None), out)
     (out / "audiothinker_family.json").write_text(json.dumps({"family": policy.family}))
+
+
+# Files of a checkpoint that describe its processor (tokenizer, feature extractor, chat template).
+PROCESSOR_FILES = (
+    "preprocessor_config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json",
+    "merges.txt", "special_tokens_map.json", "added_tokens.json", "chat_template.json", "chat_template.jinja",
+)
+
+
+def _copy_processor_files(source: str | None, out: Path) -> None:
+    """Training leaves the processor as it was: a local starting checkpoint's own processor files are
+    copied over what `save_pretrained` wrote, so `final/` has the same file layout (e.g. Qwen2-Audio's
+    preprocessor_config.json, which transformers 5 folds into processor_config.json) and no load-time
+    settings (left padding, local paths) leak into it."""
+    if not source or not Path(source).is_dir():
+        return
+    for name in PROCESSOR_FILES:
+        if (Path(source) / name).is_file():
+            shutil.copyfile(Path(source) / name, out / name)

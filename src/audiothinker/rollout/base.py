@@ -31,7 +31,7 @@ class SamplingParams:
     top_k: int = 0
     max_new_tokens: int = 256
     do_sample: bool = True
-    repetition_penalty: float = 1.0
+    repetition_penalty: float = 1.0  # TRL's name; 1.0 = off
     min_new_tokens: int = 0  # EOS blocked before this many tokens (benchmarks: equal lengths on every engine)
     seed: int | None = None  # engines with their own sampler (vLLM) seed it per call; HF uses torch's global RNG
 

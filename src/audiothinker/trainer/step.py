@@ -101,7 +101,7 @@ def sampling_params(cfg: Config) -> SamplingParams:
     r = cfg.rollout
     return SamplingParams(
         r.temperature, r.top_p, r.top_k, r.max_new_tokens,
-        repetition_penalty=getattr(r, "repetition_penalty", 1.0),  # the key arrives with the checkpoint-loading branch
+        repetition_penalty=r.repetition_penalty,
         seed=None,  # set per step in grpo_step
     )
 
