@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
         from audiothinker.models.tiny import build_tiny_qwen2_audio
 
         model = str(workdir / "tiny-qwen2_audio-30s")
-        if not Path(model, "config.json").exists():  # the shape vLLM's CPU backend runs: head size 32, 30 s of 128 mels
+        if not Path(model, "config.json").exists():  # the published layout shrunk: hidden 128 (4 heads of 32), 30 s x 128 mels
             build_tiny_qwen2_audio(model, seed=0, mel_seconds=30, hidden=128, n_mels=128)
     base = config(model, "hf", workdir, args)
     records = load_training_records(*training_file(base), base)[0][: args.prompts]
