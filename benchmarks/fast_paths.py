@@ -152,9 +152,9 @@ def self_check(workdir: str) -> None:
         batch = prompt_batch(policy, records, "no_think", None)
         engine = build_engine("hf", policy)
         greedy = SamplingParams(max_new_tokens=32, do_sample=False)
-        hf = engine.generate(policy.model, batch, 3, greedy).completion_ids
+        hf = engine.generate(batch, 3, greedy).completion_ids
         install(policy)
-        fast = engine.generate(policy.model, batch, 3, greedy).completion_ids
+        fast = engine.generate(batch, 3, greedy).completion_ids
         same = torch.equal(hf, fast)
         print(f"{spec}: greedy identical to the adapter's generate: {same}")
         assert same

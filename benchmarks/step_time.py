@@ -26,7 +26,7 @@ Equivalence choices (one optimizer step = 8 prompts x 4 completions x 64 tokens 
 - Prompts: the same records each step (ours is fed the records TRL just trained on), rendered
   by the same chat template; the script checks both tokenize a prompt to the same ids.
 - Tokens: exactly 64 new tokens per completion on both, EOS disabled by `min_new_tokens=64`
-  (TRL: `generation_kwargs`; ours: the model's `generation_config`); checked every step.
+  (TRL: `generation_kwargs`; ours: `SamplingParams.min_new_tokens`); checked every step.
 - Sampling: temperature 1.0, top_p 1.0, no top-k; `num_iterations=1` (no old-logp pass on
   either side), `loss_type="grpo"`, `beta=0.04`, `epsilon=0.2`, group-scaled advantages,
   `max_grad_norm=1.0`, AdamW (`optim="adamw_torch"`, non-fused like ours), constant LR 1e-6,
@@ -42,7 +42,7 @@ Equivalence choices (one optimizer step = 8 prompts x 4 completions x 64 tokens 
   tokenization, generate, rewards, ref forward, loss forward/backward, then clip, optimizer and
   scheduler steps); ours, one `grpo_step` call and its phases prepare -> rollout -> reward ->
   ref_old_logp (shown as ref) -> update. The only differences from training: `ctx.score` is
-  wrapped to add `with_spread`, and the model's generation_config forces `min_new_tokens`.
+  wrapped to add `with_spread`, and the sampling settings force `min_new_tokens`.
 - Audio vs text: `build_tiny_qwen2_audio` has the same language model sizes (hidden 64, 2
   layers, same tokenizer) plus a 2-layer audio encoder over 2 s of mel frames; its prompt
   carries ~53 more tokens (<|audio_bos|>, 50 x <|AUDIO|>, <|audio_eos|>, newline).
@@ -156,7 +156,7 @@ class OurStep:
         self.cfg = cfg
         self.ctx = build_context(cfg, Dist.create(cfg))
         # Exactly max_new_tokens per completion: EOS is masked until then (the benchmark's choice, not the trainer's).
-        self.ctx.policy.model.generation_config.min_new_tokens = cfg.rollout.max_new_tokens
+        self.ctx.sampling = dataclasses.replace(self.ctx.sampling, min_new_tokens=cfg.rollout.max_new_tokens)
         score = self.ctx.score
 
         def score_with_spread(records: list, texts: list[str], step: int):

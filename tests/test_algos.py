@@ -238,3 +238,29 @@ def test_selective_log_softmax_float64():
     out = selective_log_softmax(logits, index)
     expected = torch.log_softmax(logits, -1).gather(-1, index.unsqueeze(-1)).squeeze(-1)
     torch.testing.assert_close(out, expected, atol=1e-12, rtol=0)
+
+
+# ---- sampler/learner mismatch (algos/importance.py) -------------------------------------------
+
+
+def test_logprob_gap_by_hand():
+    from audiothinker.algos.importance import logprob_gap
+
+    learner = torch.tensor([[-1.0, -2.0, -3.0], [-0.5, -0.5, -9.0]])
+    sampler = torch.tensor([[-1.1, -2.0, -2.0], [-0.25, -0.5, 0.0]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 0]])  # the third column is padding: its gap of 1 and 9 is ignored
+    mean, worst = logprob_gap(learner, sampler, mask)
+    assert mean == pytest.approx((0.1 + 0.0 + 0.25 + 0.0) / 4) and worst == pytest.approx(0.25)
+    assert logprob_gap(learner, sampler, torch.zeros_like(mask)) == (0.0, 0.0)
+
+
+def test_tis_weights_truncate_at_the_cap_without_gradient():
+    import math
+
+    from audiothinker.algos.importance import tis_weights
+
+    old = torch.tensor([[-1.0, -1.0, -3.0]], requires_grad=True)
+    sampler = torch.tensor([[-1.0, -2.0, -1.0]])
+    w = tis_weights(old, sampler, cap=2.0)
+    assert w.tolist()[0] == pytest.approx([1.0, 2.0, math.exp(-2.0)])  # e^1 = 2.72 capped at 2
+    assert not w.requires_grad

@@ -20,7 +20,7 @@ import torch
 from audiothinker.config import ModelConfig
 from audiothinker.models.loading import load_policy, resolve_tiny
 from audiothinker.prompts import chat_messages
-from audiothinker.rollout.base import HFEngine, SamplingParams
+from audiothinker.rollout import HFEngine, SamplingParams
 
 SR = 16000
 QWEN2_AUDIO_SAMPLING = {"do_sample": True, "temperature": 0.7, "top_k": 20, "top_p": 0.5, "repetition_penalty": 1.1}
@@ -55,7 +55,7 @@ def pair(request, tmp_path_factory):
 def _sample(policy, params: SamplingParams, seed: int = 0) -> torch.Tensor:
     torch.manual_seed(seed)
     G = 4 if params.do_sample else 1  # HF greedy takes one sequence per prompt
-    return HFEngine(policy).generate(policy.model, _batch(policy), G, params).completion_ids
+    return HFEngine(policy).generate(_batch(policy), G, params).completion_ids
 
 
 def test_checkpoint_sampling_fields_are_not_applied(pair):

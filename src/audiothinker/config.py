@@ -94,6 +94,14 @@ class RolloutConfig:
     """Prompt length limit in text tokens (audio placeholder tokens not counted); longer prompts are an error."""
     vllm_gpu_memory_utilization: float = 0.35
     """vLLM engine: share of GPU memory for weights and KV cache (colocated with training)."""
+    vllm_enable_sleep_mode: bool = True
+    """vLLM engine (CUDA): release its weights and KV cache between rollouts; the next weight sync wakes it."""
+    vllm_max_model_length: int | None = None
+    """vLLM engine: longest prompt + completion in tokens; None = max_prompt_length + 25 audio tokens/s + max_new_tokens."""
+    vllm_importance_sampling_correction: bool = False
+    """Truncated importance sampling (TRL/verl TIS): weight each token's loss by min(pi_old/pi_vllm, cap)."""
+    vllm_importance_sampling_cap: float = 2.0
+    """Upper bound of the TIS weight."""
 
 
 @dataclass
@@ -218,7 +226,6 @@ _CHOICES = {
     "model.dtype": ("auto", "float32", "bfloat16", "float16"),
     "data.format": ("jsonl", "avqa", "mmau", "mmar", "airbench", "synthetic"),
     "data.on_error": ("raise", "skip"),
-    "rollout.engine": ("hf", "vllm"),
     "train.loss_type": ("grpo", "dr_grpo", "dapo", "bnpo"),
     "train.scale_rewards": ("group", "batch", "none"),
     "train.lr_scheduler": ("constant", "linear", "cosine"),
@@ -334,6 +341,10 @@ def _check_ranges(cfg: Config) -> None:
 
 def validate(cfg: Config) -> Config:
     """Allowed names, numeric ranges and cross-key rules; the error names the key."""
+    from audiothinker.rollout.base import engine_names  # the engine registry is the list of choices
+
+    if cfg.rollout.engine not in engine_names():
+        raise ConfigError(f"rollout.engine: {cfg.rollout.engine!r} is not one of {engine_names()}")
     for key, allowed in _CHOICES.items():
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
@@ -352,6 +363,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"train.epsilon_high: {cfg.train.epsilon_high} is below train.epsilon={cfg.train.epsilon}")
     if cfg.model.lora and not cfg.model.lora_target_modules:
         raise ConfigError("model.lora_target_modules: empty with model.lora=true (no module would get an adapter)")
+    if cfg.rollout.vllm_importance_sampling_cap < 1:
+        raise ConfigError(f"rollout.vllm_importance_sampling_cap: must be >= 1, got {cfg.rollout.vllm_importance_sampling_cap}")
     if cfg.judge.backend == "openai" and not cfg.judge.base_url:
         raise ConfigError("judge.base_url: required with judge.backend=openai")
     if cfg.data.format != "synthetic" and not cfg.data.train_file:

@@ -191,11 +191,11 @@ def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: 
     from audiothinker.eval.report import summarize
     from audiothinker.eval.runner import score_completions
     from audiothinker.models.base import PromptBatch
-    from audiothinker.rollout.base import HFEngine, SamplingParams
+    from audiothinker.rollout import SamplingParams, build_engine
     from audiothinker.trainer.data import prompt_batch
 
     policy = load_eval_model(path)
-    engine = HFEngine(policy)
+    engine = build_engine("hf", policy)
     params = SamplingParams(do_sample=False, max_new_tokens=max_new_tokens)
     summaries = {}
     for mode, tag in (("think", "<think>"), ("no_think", "<answer>")):
@@ -208,7 +208,7 @@ def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: 
             mask = torch.cat([b.attention_mask, torch.ones_like(col)], 1)
             forced = PromptBatch(torch.cat([b.input_ids, col], 1), mask, b.audio, b.texts)
             with torch.no_grad():
-                rollout = engine.generate(policy.model, forced, 1, params)
+                rollout = engine.generate(forced, 1, params)
             rows += score_completions(chunk, [tag + t for t in rollout.texts], rollout.truncated.tolist(), judge=judge)
         _write_rows(out / f"forced_{mode}_rows.jsonl", rows)
         summaries[mode] = summarize(rows)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from audiothinker.config import load_config
-from audiothinker.rollout.base import HFEngine, Rollout, pad_after_eos
+from audiothinker.rollout import HFEngine, Rollout, pad_after_eos
 
 CANNED = [
     "<think>I hear a steady tone. It sounds high. So the answer is high.</think><answer>high</answer>",
@@ -24,7 +24,7 @@ CANNED = [
 
 
 class CannedEngine(HFEngine):
-    def generate(self, model, batch, num_generations, params):
+    def generate(self, batch, num_generations, params):
         n = len(batch) * num_generations
         texts = [CANNED[i % len(CANNED)] for i in range(n)]
         tok = self.policy.tokenizer
@@ -40,7 +40,7 @@ def test_training_through_faulty_judge_counts_failures(fault_proxy, tiny_judge_d
     import audiothinker.trainer.grpo as grpo
     import audiothinker.trainer.step as step_module
 
-    monkeypatch.setattr(step_module, "build_engine", lambda name, policy: CannedEngine(policy))
+    monkeypatch.setattr(step_module, "build_engine", lambda name, policy, options=None: CannedEngine(policy))
     proxy = fault_proxy()  # healthy for the start-up check, faulty from the first rollout on
     build = grpo.build_judge_for
 
@@ -74,7 +74,7 @@ def test_training_with_local_judge(tmp_path, monkeypatch):
     import audiothinker.trainer.step as step_module
     from audiothinker.judge.tiny import build_tiny_judge
 
-    monkeypatch.setattr(step_module, "build_engine", lambda name, policy: CannedEngine(policy))
+    monkeypatch.setattr(step_module, "build_engine", lambda name, policy, options=None: CannedEngine(policy))
     judge_dir = build_tiny_judge(tmp_path / "judge", answer="1")
     cfg = load_config("recipes/tiny_cpu.yaml", [
         f"output_dir={tmp_path / 'run'}", "max_steps=1", "save_steps=0", "log.progress=false",

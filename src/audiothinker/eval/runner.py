@@ -36,7 +36,7 @@ from audiothinker.data.records import AudioQA
 from audiothinker.eval.report import summarize, write_report
 from audiothinker.judge.base import Judge, JudgeRequest
 from audiothinker.parsing import extract_answer, is_correct, match_option, parse_completion
-from audiothinker.rollout.base import SamplingParams
+from audiothinker.rollout.base import RolloutEngine, SamplingParams
 
 ItemScorer = Callable[[AudioQA, str], "bool | None"]
 """(record, raw completion) -> correct, or None when the item leaves the denominator."""
@@ -187,6 +187,7 @@ def evaluate_policy(
     progress: bool = False,
     on_error: str = "raise",
     on_skip: Callable[[list[Any]], None] | None = None,
+    engine: RolloutEngine | None = None,
 ) -> EvalResult:
     """Generate one completion per record with `model` (greedy unless `sampling` says otherwise) and score it.
 
@@ -197,14 +198,16 @@ def evaluate_policy(
     on_batch(rows) runs after each batch (the `eval` command appends them to its partial file).
     on_error="skip": a record whose clip fails to load or whose prompt is too long gets no row;
     on_skip(skips) hears of it (`trainer.data.Skip`s); "raise" stops with the error naming it.
+    engine: a built rollout engine (the `eval --engine` choice); None = transformers generate.
     """
-    from audiothinker.rollout.base import HFEngine
+    from audiothinker.rollout import build_engine
     from audiothinker.trainer.data import prompt_batch
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     params = dataclasses.replace(sampling or SamplingParams(do_sample=False), max_new_tokens=max_new_tokens)
-    engine = HFEngine(policy)
+    engine = engine or build_engine("hf", policy)
+    engine.sync_weights(model)
     device = _device(model)
     rows: list[dict[str, Any]] = []
     with _progress(progress, len(records)) as advance:
@@ -223,7 +226,7 @@ def evaluate_policy(
                 batch = batch.to(device)
             else:
                 batch = prompt_batch(policy, chunk, prompt_kind, max_audio_seconds).to(device)
-            rollout = engine.generate(model, batch, 1, params)
+            rollout = engine.generate(batch, 1, params)
             new = score_completions(chunk, rollout.texts, rollout.truncated.tolist(), score_item=score_item, judge=judge)
             rows.extend(new)
             if on_batch is not None:
@@ -459,23 +462,44 @@ def _generate(args: argparse.Namespace, io: BenchmarkIO, todo: list[AudioQA], pa
     judge = build_eval_judge(args)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     policy = load_policy(ModelConfig(name_or_path=args.model, dtype=args.dtype), cache_dir=args.models_cache)
-    policy.model.to(device).eval()
-    sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, do_sample=args.do_sample,
-                              repetition_penalty=args.repetition_penalty)
+    if args.engine == "hf":
+        policy.model.to(device)
+    # else the engine holds its own copy on the device; this one stays in RAM as the weights' source
+    policy.model.eval()
+    sampling = SamplingParams(
+        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, do_sample=args.do_sample, seed=args.seed,
+        repetition_penalty=args.repetition_penalty,
+    )
+    engine = _eval_engine(args, policy)
     try:
         result = evaluate_policy(
             policy, policy.model, todo, args.prompt, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
             judge=judge, sampling=sampling, max_audio_seconds=args.max_audio_seconds,
             score_item=official_scorer(args.benchmark) if io.official else match_scorer,
-            on_batch=lambda rows: append_rows(partial, rows), progress=True, on_error=args.on_error,
+            on_batch=lambda rows: append_rows(partial, rows), progress=True, engine=engine, on_error=args.on_error,
             on_skip=lambda skips: append_rows(
                 partial.parent / SKIPPED, [{"id": s.record.id, "reason": s.reason} for s in skips]
             ),
         )
     finally:
+        engine.close()
         if judge is not None and hasattr(judge, "close"):
             judge.close()
     return result.rows
+
+
+def _eval_engine(args: argparse.Namespace, policy: Any) -> RolloutEngine:
+    """The `--engine` rollout engine over the loaded policy (vLLM: weights synced from it, no second read)."""
+    from audiothinker.rollout import EngineOptions, build_engine
+
+    seconds = args.max_audio_seconds or policy.max_audio_seconds
+    audio_tokens = int(25 * seconds) + 2 if seconds != float("inf") else 0  # 25 audio tokens/s; text policies: none
+    options = EngineOptions(
+        name_or_path=policy.name_or_path, dtype=args.dtype, seed=args.seed,
+        max_model_len=args.vllm_max_model_length or 1024 + audio_tokens + args.max_new_tokens,
+        max_num_seqs=args.batch_size, gpu_memory_utilization=args.vllm_gpu_memory_utilization, enable_sleep_mode=False,
+    )
+    return build_engine(args.engine, policy, options)
 
 
 def write_predictions(path: Path, records: list[dict[str, Any]], json_list: bool) -> Path:
@@ -584,6 +608,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--judge-base-url", default=None, help="openai judge: server URL, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--judge-model", default=None, help="judge model name (openai) or path (local); default Qwen/Qwen3-8B-Base")
     p.add_argument("--judge-api-key-env", default="AUDIOTHINKER_JUDGE_API_KEY", help="env var holding the judge API key")
+    from audiothinker.rollout import engine_names
+
+    p.add_argument("--engine", default="hf", choices=engine_names(), help="rollout engine: hf (transformers generate) | vllm")
+    p.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.9, help="vllm engine: share of GPU memory")
+    p.add_argument("--vllm-max-model-length", type=_positive, default=None,
+                   help="vllm engine: prompt + completion tokens (default: 1024 + 25 audio tokens/s + --max-new-tokens)")
     p.add_argument("--device", default="auto", help="auto (cuda if available) | cpu | cuda | cuda:N")
     p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"), help="parameter dtype")
     p.add_argument("--models-cache", default="runs/.models", help="where tiny:* models are built")

@@ -27,7 +27,11 @@ class PromptBatch:
     input_ids: torch.Tensor  # [B, P]
     attention_mask: torch.Tensor  # [B, P]
     audio: dict[str, torch.Tensor] = field(default_factory=dict)  # e.g. input_features [B, M, F], feature_attention_mask [B, F]
-    texts: list[str] = field(default_factory=list)  # rendered prompts (for logs)
+    texts: list[str] = field(default_factory=list)  # rendered prompts (for logs; the vLLM engine's text prompts)
+    # The raw clips the features came from (mono float32 at `sampling_rate`; None for a text-only
+    # prompt): engines that run their own feature extraction (vLLM) take these, not the features.
+    waveforms: list[Any] = field(default_factory=list)
+    sampling_rate: int = 0
 
     def to(self, device: torch.device | str) -> "PromptBatch":
         return PromptBatch(
@@ -35,6 +39,8 @@ class PromptBatch:
             self.attention_mask.to(device),
             {k: v.to(device) for k, v in self.audio.items()},
             self.texts,
+            self.waveforms,
+            self.sampling_rate,
         )
 
     def __len__(self) -> int:

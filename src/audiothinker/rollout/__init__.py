@@ -1,5 +1,20 @@
-"""Rollout engines: sample G completions per prompt. HF `generate` here; a vLLM engine plugs in the same way."""
+"""Rollout engines: sample G completions per prompt. One registry (`register_engine`); each engine module is imported here."""
 
-from audiothinker.rollout.base import Rollout, RolloutEngine, SamplingParams, build_engine, pad_after_eos
+from audiothinker.rollout import hf, vllm_engine  # noqa: F401  (registration; vllm itself is imported only when built)
+from audiothinker.rollout.base import (
+    ENGINES,
+    EngineOptions,
+    Rollout,
+    RolloutEngine,
+    SamplingParams,
+    build_engine,
+    engine_names,
+    pad_after_eos,
+    register_engine,
+)
+from audiothinker.rollout.hf import HFEngine
 
-__all__ = ["Rollout", "RolloutEngine", "SamplingParams", "build_engine", "pad_after_eos"]
+__all__ = [
+    "ENGINES", "EngineOptions", "HFEngine", "Rollout", "RolloutEngine", "SamplingParams", "build_engine",
+    "engine_names", "pad_after_eos", "register_engine",
+]

@@ -1,10 +1,23 @@
-"""The rollout interface and the transformers `generate` engine."""
+"""The rollout interface: what an engine takes and returns, and the one registry engines are chosen from.
+
+An engine is built once per process from the policy adapter (tokenizer, processor, family) and
+`EngineOptions`; then, per rollout batch:
+
+    engine.sync_weights(model)   the weights to sample with (the trainer's, after its last optimizer step)
+    engine.generate(prompts, G, params) -> Rollout
+
+`prompts` is a `PromptBatch`: the rendered chat prompts and the raw clips (waveform + rate), plus
+the features the policy extracted from them. The HF engine generates from the features (they are
+shared with the scorer, so they are computed once); the vLLM engine sends text + waveform and lets
+vLLM's own processor extract features. Adding an engine is one new module with a class decorated
+`@register_engine("name")`, imported in `rollout/__init__.py`.
+"""
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -19,6 +32,8 @@ class SamplingParams:
     max_new_tokens: int = 256
     do_sample: bool = True
     repetition_penalty: float = 1.0  # TRL's name; 1.0 = off
+    min_new_tokens: int = 0  # EOS blocked before this many tokens (benchmarks: equal lengths on every engine)
+    seed: int | None = None  # engines with their own sampler (vLLM) seed it per call; HF uses torch's global RNG
 
 
 @dataclass
@@ -27,11 +42,67 @@ class Rollout:
     completion_mask: torch.Tensor  # [B*G, C], 1 up to and including the first EOS
     texts: list[str]  # decoded completions, special tokens removed
     truncated: torch.Tensor  # [B*G] bool: no EOS within max_new_tokens
+    logprobs: torch.Tensor | None = None  # [B*G, C] the sampler's log-prob of each sampled token (0 on padding); None: not reported
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """What an engine needs beyond the policy adapter (from the config, or the eval command's flags)."""
+
+    name_or_path: str = ""  # the checkpoint the policy was loaded from (vLLM reads its config and processor)
+    dtype: str = "auto"  # model.dtype
+    seed: int = 0
+    max_model_len: int = 4096  # prompt (audio placeholders included) + completion
+    max_num_seqs: int = 64  # sequences decoded together (B*G per rollout)
+    gpu_memory_utilization: float = 0.35  # colocated with training: the share vLLM takes for weights + KV cache
+    enable_sleep_mode: bool = True  # CUDA only: free vLLM's memory between rollouts (TRL colocate mode)
+    cpu_kv_cache_bytes: int = 512 << 20  # CPU backend: KV cache size (gpu_memory_utilization there means RAM share)
 
 
 class RolloutEngine(Protocol):
-    def generate(self, model: torch.nn.Module, batch: PromptBatch, num_generations: int, params: SamplingParams) -> Rollout:
+    """Samples G completions per prompt from the weights last given to `sync_weights`."""
+
+    name: str
+
+    def sync_weights(self, model: torch.nn.Module) -> None:
+        """Use `model`'s current weights for the next `generate` (full weights: called under the ZeRO-3/FSDP gather)."""
         ...
+
+    def generate(self, prompts: PromptBatch, num_generations: int, params: SamplingParams) -> Rollout:
+        """G completions per prompt, rows [i*G : (i+1)*G] for prompt i."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine's memory (a no-op where it holds none of its own)."""
+        ...
+
+
+EngineFactory = Callable[[Any, EngineOptions], RolloutEngine]
+ENGINES: dict[str, EngineFactory] = {}
+
+
+def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
+    """Class decorator: make an engine selectable as `rollout.engine: <name>` and `eval --engine <name>`."""
+
+    def add(factory: EngineFactory) -> EngineFactory:
+        if name in ENGINES and ENGINES[name] is not factory:
+            raise ValueError(f"rollout engine {name!r} is registered twice")
+        ENGINES[name] = factory
+        return factory
+
+    return add
+
+
+def engine_names() -> list[str]:
+    import audiothinker.rollout  # noqa: F401  (imports every engine module, so each has registered)
+
+    return sorted(ENGINES)
+
+
+def build_engine(name: str, policy: Any, options: EngineOptions | None = None) -> RolloutEngine:
+    if name not in engine_names():
+        raise ValueError(f"unknown rollout engine {name!r}; valid: {engine_names()}")
+    return ENGINES[name](policy, options or EngineOptions(name_or_path=getattr(policy, "name_or_path", "")))
 
 
 def pad_after_eos(ids: torch.Tensor, eos_ids: list[int], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -46,70 +117,10 @@ def pad_after_eos(ids: torch.Tensor, eos_ids: list[int], pad_id: int) -> tuple[t
     return ids, mask, first >= C
 
 
-def generation_kwargs(params: SamplingParams, eos_ids: list[int], pad_id: int) -> dict[str, Any]:
-    """Every generation setting that changes what is sampled, set explicitly.
-
-    transformers fills each setting left unset from the checkpoint's generation_config.json (a
-    real one sets e.g. top_k 20, top_p 0.5, repetition_penalty 1.1) and then from its own defaults
-    (top_k 50): so none is left unset. Greedy decoding (do_sample False) keeps the neutral
-    temperature / top_p / top_k; the repetition penalty applies to both.
-    """
-    sample = params.do_sample
-    return {
-        "max_new_tokens": params.max_new_tokens, "min_new_tokens": 0, "do_sample": sample, "num_beams": 1,
-        "temperature": params.temperature if sample else 1.0, "top_p": params.top_p if sample else 1.0,
-        "top_k": params.top_k if sample else 0, "min_p": None, "top_h": None, "typical_p": 1.0, "epsilon_cutoff": 0.0,
-        "eta_cutoff": 0.0, "repetition_penalty": params.repetition_penalty, "no_repeat_ngram_size": 0,
-        "bad_words_ids": None, "sequence_bias": None, "begin_suppress_tokens": None, "forced_bos_token_id": None,
-        "forced_eos_token_id": None, "exponential_decay_length_penalty": None, "renormalize_logits": False,
-        "eos_token_id": list(eos_ids), "pad_token_id": pad_id,
-    }
-
-
-@contextlib.contextmanager
-def own_generation_config(model: torch.nn.Module, settings: dict[str, Any]) -> Iterator[None]:
-    """Generate under a GenerationConfig made of `settings` alone: the checkpoint's generation_config
-    (and any custom entry in it) is set aside for the call and put back after."""
-    from transformers import GenerationConfig
-
-    core = model.get_base_model() if hasattr(model, "get_base_model") else model
-    saved = getattr(core, "generation_config", None)
-    core.generation_config = GenerationConfig(**settings)
-    try:
-        yield
-    finally:
-        core.generation_config = saved
-
-
-class HFEngine:
-    """transformers `generate`: all prompts x G completions in one batched call."""
-
-    def __init__(self, policy: Any):
-        self.policy = policy
-        tok = policy.tokenizer
-        eos = policy.model.generation_config.eos_token_id if hasattr(policy.model, "generation_config") else None
-        eos_ids = eos if isinstance(eos, list) else [eos if eos is not None else tok.eos_token_id]
-        self.eos_ids = [e for e in eos_ids if e is not None]
-        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else self.eos_ids[0]
-
-    def generate(self, model: torch.nn.Module, batch: PromptBatch, num_generations: int, params: SamplingParams) -> Rollout:
-        sampling = generation_kwargs(params, self.eos_ids, self.pad_id)
-        was_training = model.training
-        model.eval()
-        with own_generation_config(model, sampling):
-            ids = self.policy.generate(model, batch, num_generations, **sampling)
-        model.train(was_training)
-        ids, mask, truncated = pad_after_eos(ids, self.eos_ids, self.pad_id)
-        texts = self.policy.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        return Rollout(ids, mask, texts, truncated)
-
-
-def build_engine(name: str, policy: Any) -> RolloutEngine:
-    if name == "hf":
-        return HFEngine(policy)
-    if name == "vllm":
-        raise NotImplementedError(
-            "rollout.engine=vllm is not available in this release; use rollout.engine=hf "
-            "(the RolloutEngine protocol in audiothinker.rollout.base is where a vLLM engine plugs in)"
-        )
-    raise ValueError(f"unknown rollout engine {name!r}; valid: ['hf', 'vllm']")
+def stop_ids(policy: Any) -> tuple[list[int], int]:
+    """(EOS ids, pad id) of a policy: the generation config's EOS list, else the tokenizer's."""
+    tok = policy.tokenizer
+    eos = policy.model.generation_config.eos_token_id if hasattr(policy.model, "generation_config") else None
+    eos_ids = eos if isinstance(eos, list) else [eos if eos is not None else tok.eos_token_id]
+    eos_ids = [e for e in eos_ids if e is not None]
+    return eos_ids, tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]

@@ -174,6 +174,7 @@ def prompt_batch(
     audios = [_record_audio(policy, r, max_audio_seconds) for r in records]
     messages = [chat_messages(r.question, r.choices, prompt_kind) for r in records]
     batch = policy.build_prompts(messages, audios)
+    batch.waveforms, batch.sampling_rate = audios, policy.sampling_rate  # for engines that extract features themselves
     if max_prompt_length is not None:
         for r, n in zip(records, _text_token_counts(policy, batch)):
             if n > max_prompt_length:
@@ -276,6 +277,7 @@ def prompt_batch_skipping(
         counts = _text_token_counts(policy, batch) if max_prompt_length is not None else [0] * len(used)
         long = [i for i, n in enumerate(counts) if n > max_prompt_length] if max_prompt_length is not None else []
         if not long:
+            batch.waveforms, batch.sampling_rate = [a for _, a in chosen], policy.sampling_rate  # as prompt_batch
             return batch, used, skips
         for i in long:  # too long: replaced (or dropped) like a bad clip, then the batch is built again
             r = used[i]
@@ -303,5 +305,6 @@ def slice_batch(batch: PromptBatch, start: int, stop: int) -> PromptBatch:
     ids, mask = batch.input_ids[start:stop], batch.attention_mask[start:stop]
     keep = int(mask.any(0).long().argmax())  # first column that is not all padding
     return PromptBatch(
-        ids[:, keep:], mask[:, keep:], {k: v[start:stop] for k, v in batch.audio.items()}, batch.texts[start:stop]
+        ids[:, keep:], mask[:, keep:], {k: v[start:stop] for k, v in batch.audio.items()}, batch.texts[start:stop],
+        batch.waveforms[start:stop], batch.sampling_rate,
     )

@@ -2,9 +2,9 @@
 
 Each step (trainer/step.py: `grpo_step`) is one rollout batch: rollout, score, advantages,
 update. Around it this loop handles the data stream, resume, evaluation, logging and
-checkpoints. Simplifications: generation uses HF `generate` on the training weights (no
-separate engine process); the reference policy is the adapter-disabled model under LoRA,
-else a frozen copy.
+checkpoints. Rollouts come from the engine named by `rollout.engine` (rollout/: HF `generate` on
+the training weights, or an in-process vLLM engine synced before each rollout); the reference
+policy is the adapter-disabled model under LoRA, else a frozen copy.
 """
 
 from __future__ import annotations
@@ -155,6 +155,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     else:
         acc.print(f"stopped at step {sampler.step} of {cfg.max_steps}; continue with --resume")
     logger.close(load_result, skip_log)
+    ctx.engine.close()  # a vLLM engine gives its memory back before the process goes on
     acc.wait_for_everyone()
     acc.end_training()
     return final or latest_checkpoint(out)

@@ -12,18 +12,20 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 
 from audiothinker.algos import policy_loss, reduce_loss
+from audiothinker.algos.importance import logprob_gap, tis_weights
 from audiothinker.config import Config
 from audiothinker.data.records import AudioQA
 from audiothinker.models.base import PromptBatch, ScoringModule
 from audiothinker.models.loading import load_policy
 from audiothinker.rewards import Preset, get_preset
-from audiothinker.rollout import Rollout, SamplingParams, build_engine
+from audiothinker.rollout import EngineOptions, Rollout, RolloutEngine, SamplingParams, build_engine
 from audiothinker.trainer.data import prompt_batch, prompt_batch_skipping, slice_batch
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
 from audiothinker.trainer.scoring import ScoredBatch, score_batch
@@ -35,7 +37,7 @@ class StepContext:
     cfg: Config
     dist: Dist
     policy: Any  # the family adapter
-    engine: Any  # RolloutEngine
+    engine: RolloutEngine
     scorer: torch.nn.Module  # ScoringModule around the policy model, prepared by accelerate
     ref_scorer: torch.nn.Module | None  # frozen copy; None with LoRA (adapter disabled) or beta = 0
     optimizer: Any
@@ -92,10 +94,30 @@ def build_context(cfg: Config, dist: Dist, judge: Any = None) -> StepContext:
     def score(records: list[AudioQA], texts: list[str], step: int) -> ScoredBatch:
         return score_batch(records, texts, G, preset, judge, step, cfg.max_steps, dist.global_fraction, dist.global_mean)
 
-    sampling = SamplingParams(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.top_k, cfg.rollout.max_new_tokens,
-                              repetition_penalty=cfg.rollout.repetition_penalty)
-    engine = build_engine(cfg.rollout.engine, policy)
+    sampling = sampling_params(cfg)
+    engine = build_engine(cfg.rollout.engine, policy, engine_options(cfg, policy, acc.process_index))
     return StepContext(cfg, dist, policy, engine, scorer, ref_scorer, optimizer, scheduler, preset, judge, sampling, score)
+
+
+def sampling_params(cfg: Config) -> SamplingParams:
+    r = cfg.rollout
+    return SamplingParams(
+        r.temperature, r.top_p, r.top_k, r.max_new_tokens,
+        repetition_penalty=r.repetition_penalty,
+        seed=None,  # set per step in grpo_step
+    )
+
+
+def engine_options(cfg: Config, policy: Any, process_index: int = 0) -> EngineOptions:
+    r = cfg.rollout
+    seconds = min(cfg.data.max_audio_seconds or policy.max_audio_seconds, policy.max_audio_seconds)
+    audio_tokens = int(25 * seconds) + 2 if math.isfinite(seconds) else 0  # 25 audio tokens/s (both families); text: none
+    return EngineOptions(
+        name_or_path=policy.name_or_path, dtype=cfg.model.dtype, seed=cfg.seed + process_index,
+        max_model_len=r.vllm_max_model_length or r.max_prompt_length + audio_tokens + r.max_new_tokens,
+        max_num_seqs=max(cfg.train.per_device_batch_size * cfg.train.gradient_accumulation_steps * r.num_generations, 8),
+        gpu_memory_utilization=r.vllm_gpu_memory_utilization, enable_sleep_mode=r.vllm_enable_sleep_mode,
+    )
 
 
 def grpo_step(
@@ -117,7 +139,10 @@ def grpo_step(
             batch = prompt_batch(*args)
         batch = batch.to(acc.device)
     with timer("rollout"), unwrap_for_generation(acc, ctx.scorer) as gen_model:
-        rollout = ctx.engine.generate(gen_model, batch, G, ctx.sampling)
+        # The weights of the last optimizer step (full: inside the ZeRO-3/FSDP gather); HF: no copy.
+        ctx.engine.sync_weights(gen_model)
+        seed = hash((cfg.seed, step, acc.process_index)) % 2**31  # engines with their own RNG: same rollouts on resume
+        rollout = ctx.engine.generate(batch, G, dataclasses.replace(ctx.sampling, seed=seed))
     with timer("reward"):
         scored = ctx.score(records, rollout.texts, step)
         rewards = torch.tensor(scored.total, dtype=torch.float32, device=acc.device)  # [B*G]
@@ -153,17 +178,22 @@ def _update(acc, scorer, optimizer, scheduler, cfg: Config, micro, rollout, adva
     """num_iterations passes over the rollout batch, one optimizer step per pass."""
     G = cfg.rollout.num_generations
     sums = {"loss": 0.0, "kl": 0.0, "clip_low": 0.0, "clip_high": 0.0, "tokens": 0.0, "grad_norm": 0.0}
+    gaps: list[tuple[float, float, float]] = []  # (mean gap, max gap, tokens) per micro-batch
     ga = cfg.train.gradient_accumulation_steps
-    for _ in range(cfg.train.num_iterations):
+    for it in range(cfg.train.num_iterations):
         for (mb, sl), ref, old in zip(micro, ref_logps, old_logps):
             ids, mask = rollout.completion_ids[sl], rollout.completion_mask[sl]
             with acc.accumulate(scorer):
                 logp = scorer(mb, ids, mask, G, cfg.rollout.temperature)  # [n*G, C]
-                out = policy_loss(
-                    logp, logp.detach() if old is None else old, advantages[sl], ref,
-                    cfg.train.beta, cfg.train.epsilon, cfg.train.epsilon_high,
-                )
-                loss = reduce_loss(out.per_token_loss, mask, cfg.train.loss_type, cfg.rollout.max_new_tokens, num_items)
+                old_lp = logp.detach() if old is None else old  # one pass: old = current, detached (ratio 1)
+                out = policy_loss(logp, old_lp, advantages[sl], ref, cfg.train.beta, cfg.train.epsilon, cfg.train.epsilon_high)
+                per_token = out.per_token_loss
+                if rollout.logprobs is not None:  # the sampler reported its log-probs (vLLM)
+                    if it == 0:
+                        gaps.append((*logprob_gap(old_lp, rollout.logprobs[sl], mask), float(mask.sum())))
+                    if cfg.rollout.vllm_importance_sampling_correction:
+                        per_token = per_token * tis_weights(old_lp, rollout.logprobs[sl], cfg.rollout.vllm_importance_sampling_cap)
+                loss = reduce_loss(per_token, mask, cfg.train.loss_type, cfg.rollout.max_new_tokens, num_items)
                 if cfg.train.loss_type == "dapo":
                     loss = loss * ga  # accelerate divides by ga; dapo's normaliser already spans the global batch
                 acc.backward(loss)
@@ -182,7 +212,11 @@ def _update(acc, scorer, optimizer, scheduler, cfg: Config, micro, rollout, adva
             sums["clip_low"] += float((out.clipped_low.float() * m).sum())
             sums["clip_high"] += float((out.clipped_high.float() * m).sum())
     tok = max(sums["tokens"], 1.0)
-    return {
+    gap_stats = {}
+    if gaps:
+        n = max(sum(g[2] for g in gaps), 1.0)
+        gap_stats = {"logprob_gap/mean": sum(g[0] * g[2] for g in gaps) / n, "logprob_gap/max": max(g[1] for g in gaps)}
+    return gap_stats | {
         "loss": sums["loss"] / cfg.train.num_iterations,
         "kl": sums["kl"] / tok,
         "clip_ratio/low": sums["clip_low"] / tok,

@@ -1,0 +1,56 @@
+"""vLLM tests: run by `make test-vllm` in its own virtualenv (.venv-vllm); ignored where vllm is not installed.
+
+Where vllm is installed, no test here may skip: a skip counts as a failure (see
+`pytest_sessionfinish`), so "passed" always means the engine really ran.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+from vllm_testlib import build_real_shaped_qwen2_audio, load
+
+if importlib.util.find_spec("vllm") is None:  # the main `make test`: nothing here is collected, nothing skipped
+    collect_ignore_glob = ["test_*.py"]
+
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _SKIPPED and importlib.util.find_spec("vllm") is not None:
+        print(f"\nvLLM tests must not skip; skipped: {_SKIPPED}")
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def qa_dir(tmp_path_factory) -> Path:
+    return build_real_shaped_qwen2_audio(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def records():
+    from audiothinker.data.synthetic import generate_items
+
+    return generate_items(6, 3)
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(qa_dir):
+    """One vLLM engine for the session (building one costs seconds; its first generate, tens of seconds on CPU)."""
+    from audiothinker.rollout import EngineOptions, build_engine
+
+    engine = build_engine("vllm", load(qa_dir), EngineOptions(name_or_path=str(qa_dir), dtype="float32", max_model_len=1024))
+    yield engine
+    engine.close()
