@@ -309,6 +309,7 @@ def _check_ranges(cfg: Config) -> None:
         ("data.max_audio_seconds", c.data.max_audio_seconds, ">0"), ("data.synthetic_size", c.data.synthetic_size, ">=1"),
         ("rollout.num_generations", c.rollout.num_generations, ">=2"), ("rollout.temperature", c.rollout.temperature, ">0"),
         ("rollout.top_p", c.rollout.top_p, "(0..1]"), ("rollout.top_k", c.rollout.top_k, ">=0"),
+        ("rollout.repetition_penalty", c.rollout.repetition_penalty, ">0"),
         ("rollout.max_new_tokens", c.rollout.max_new_tokens, ">=1"),
         ("rollout.max_prompt_length", c.rollout.max_prompt_length, ">=1"),
         ("rollout.vllm_gpu_memory_utilization", c.rollout.vllm_gpu_memory_utilization, "(0..1]"),
