@@ -170,3 +170,21 @@ def test_a_bad_max_seconds_is_not_reported_as_empty_audio():
 
     with pytest.raises(ValueError, match="max_seconds must be positive, got -1"):
         load_audio(np.full(1600, 0.1, dtype=np.float32), 16000, max_seconds=-1)
+
+
+def test_periodic_eval_drops_a_bad_held_out_clip_with_skip(dataset, tmp_path):
+    from accelerate import Accelerator
+
+    from audiothinker.judge.rule import RuleJudge
+    from audiothinker.models.loading import load_policy
+    from audiothinker.trainer.evaluation import PeriodicEval
+
+    path, rows = dataset
+    _nan_clip(_audio(path, rows, 3))
+    cfg = _cfg(tmp_path, path, f"eval.file={path}", "eval.eval_steps=1", "eval.max_new_tokens=4")
+    policy = load_policy(cfg.model)
+    with pytest.raises(DataError, match="syn-7-00003"):
+        PeriodicEval(cfg, Accelerator(cpu=True), policy, RuleJudge()).run(1, policy.model)
+    cfg = _cfg(tmp_path, path, f"eval.file={path}", "eval.eval_steps=1", "eval.max_new_tokens=4", "data.on_error=skip")
+    metrics = PeriodicEval(cfg, Accelerator(cpu=True), policy, RuleJudge()).run(1, policy.model)
+    assert metrics["eval/skipped"] == 1 and metrics["eval/n"] == 5

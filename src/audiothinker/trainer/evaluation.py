@@ -65,10 +65,12 @@ class PeriodicEval:
         from audiothinker.eval.report import summarize
         from audiothinker.eval.runner import evaluate_policy
 
+        skipped: list = []
         result = evaluate_policy(
             self.policy, model, self.records, self.prompt_kind, batch_size=self.cfg.eval.batch_size,
             max_new_tokens=self.cfg.eval.max_new_tokens or self.cfg.rollout.max_new_tokens, judge=self.judge,
-            max_audio_seconds=self.cfg.data.max_audio_seconds,
+            max_audio_seconds=self.cfg.data.max_audio_seconds, on_error=self.cfg.data.on_error,
+            on_skip=skipped.extend,  # data.on_error=skip: a bad held-out clip is dropped and counted, not fatal
         )
         rows = gather_object(result.rows) if self.acc.num_processes > 1 else result.rows
         summary = summarize(rows)
@@ -78,4 +80,5 @@ class PeriodicEval:
                 for r in rows:
                     f.write(json.dumps(r) + "\n")
             (self.out / f"step-{step:06d}.summary.json").write_text(json.dumps(summary, indent=2))
-        return flat_metrics(summary)
+        n_skipped = sum(gather_object([len(skipped)])) if self.acc.num_processes > 1 else len(skipped)
+        return {**flat_metrics(summary), "eval/skipped": n_skipped}
