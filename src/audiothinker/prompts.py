@@ -27,8 +27,12 @@ def question_text(question: str, choices: list[str], kind: str) -> str:
 
 
 def chat_messages(question: str, choices: list[str], kind: str, audio_ref: Any = None) -> list[dict]:
-    """One user turn: the audio first, then the text (the layout Qwen2-Audio and Qwen2.5-Omni expect)."""
-    audio_item: dict[str, Any] = {"type": "audio"}
-    if audio_ref is not None:
-        audio_item["audio"] = audio_ref
+    """One user turn: the audio first, then the text (the layout Qwen2-Audio and Qwen2.5-Omni expect).
+
+    The audio item always carries an `audio` key: the published Qwen2-Audio template recognises an audio
+    item only by an `audio` or `audio_url` key (`{% if 'audio' in content or 'audio_url' in content %}`),
+    the Qwen2.5-Omni one by `type` or those keys. The waveforms themselves go to the processor apart, so
+    the value is only a reference (the record's path) or None.
+    """
+    audio_item: dict[str, Any] = {"type": "audio", "audio": audio_ref}
     return [{"role": "user", "content": [audio_item, {"type": "text", "text": question_text(question, choices, kind)}]}]
