@@ -11,11 +11,11 @@ per difficulty; the difficulty is the number of perceptions and how they combine
 | easy       | loudness     | Is the tone loud or quiet?                                | loud, quiet     |
 | medium     | same_pitch   | Do the two tones have the same pitch?                     | same, different |
 | medium     | louder_pitch | Is the louder of the two tones high or low?               | high, low       |
-| hard       | parity_high  | Is the number of high tones odd or even? (3 to 5 tones)   | odd, even       |
-| hard       | parity_loud  | Is the number of loud tones odd or even? (3 to 5 tones)   | odd, even       |
+| hard       | parity_high  | Is the number of high tones odd or even? (3 or 4 tones)   | odd, even       |
+| hard       | parity_loud  | Is the number of loud tones odd or even? (3 or 4 tones)   | odd, even       |
 
 Easy items are one perception. Medium items combine two (an XOR, a lookup). Hard items are
-the parity of 3 to 5 perceptions: parity is the textbook function a shallow network cannot
+the parity of 3 or 4 perceptions: parity is the textbook function a shallow network cannot
 compute in one pass from pooled features (it is not monotone in the count, and the count is
 not fixed), yet it is one easy step per tone once each tone and a running count are written
 down, which is what the think traces do.
@@ -154,7 +154,7 @@ def _parity(attribute: str, marked: str) -> Callable[[np.random.Generator, str],
     """Parity of the tones whose `attribute` is `marked`; the trace keeps a running count."""
 
     def build(rng: np.random.Generator, answer: str) -> tuple[list[Tone], Facts]:
-        n = int(rng.integers(3, 6))
+        n = int(rng.integers(3, 5))
         while True:  # rejection keeps every count of the right parity possible (0 to n)
             tones = [_random_tone(rng) for _ in range(n)]
             count = sum(getattr(t, attribute) == marked for t in tones)
