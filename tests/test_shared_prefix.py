@@ -192,10 +192,11 @@ def _hf_generate(policy, batch, n: int, **sampling) -> torch.Tensor:
     core = policy.model
     with torch.no_grad():
         if policy.family == "qwen2_audio":
-            return core.generate(
-                inputs_embeds=policy.prompt_embeds(core, batch), attention_mask=batch.attention_mask,
+            out = core.generate(  # input_ids too: a repetition penalty counts the prompt (as the adapter does)
+                input_ids=batch.input_ids, inputs_embeds=policy.prompt_embeds(core, batch), attention_mask=batch.attention_mask,
                 num_return_sequences=n, suppress_tokens=policy.audio_token_ids, **sampling,
             )
+            return out[:, batch.input_ids.size(1) :]
         out = core.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask, num_return_sequences=n, **sampling)
         return out[:, batch.input_ids.size(1) :]
 

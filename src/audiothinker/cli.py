@@ -24,6 +24,10 @@ def _add_train(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.beta=0.02 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the recipe without training: config, meta-device model, a few records, memory estimate")
+    p.add_argument("--accelerate-config", help="with --dry-run: accelerate config to size for "
+                   "(default: the --config_file named in the recipe's launch comment)")
     p.set_defaults(func=_run_train)
 
 
@@ -32,6 +36,11 @@ def _run_train(args) -> int:
     from audiothinker.trainer.grpo import train
 
     cfg = load_config(args.config, args.overrides)
+    if args.dry_run:
+        from audiothinker.dryrun import dry_run
+
+        print(dry_run(cfg, args.accelerate_config, recipe=args.config))
+        return 0
     final = train(cfg, resume=args.resume)
     print(f"final model: {final}")
     return 0

@@ -85,6 +85,8 @@ class RolloutConfig:
     """Nucleus sampling mass."""
     top_k: int = 0
     """Top-k sampling (0 = off)."""
+    repetition_penalty: float = 1.0
+    """Repetition penalty (TRL's name; 1.0 = off). Rollouts and eval pass every sampling setting, so the checkpoint's generation_config.json never changes what is sampled."""
     max_new_tokens: int = 256
     """Completion length limit in tokens."""
     max_prompt_length: int = 512

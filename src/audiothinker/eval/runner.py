@@ -261,6 +261,7 @@ def _identity(args: argparse.Namespace) -> dict[str, Any]:
         "audio_root": os.path.abspath(args.audio_root) if args.audio_root else None, "model": model,
         "prompt": args.prompt, "max_new_tokens": args.max_new_tokens, "do_sample": args.do_sample,
         "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k, "seed": args.seed,
+        "repetition_penalty": args.repetition_penalty,
         "max_audio_seconds": args.max_audio_seconds, "judge_backend": _judge_backend(args),
     }
 
@@ -410,7 +411,8 @@ def _generate(args: argparse.Namespace, io: BenchmarkIO, todo: list[AudioQA], pa
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     policy = load_policy(ModelConfig(name_or_path=args.model, dtype=args.dtype), cache_dir=args.models_cache)
     policy.model.to(device).eval()
-    sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, do_sample=args.do_sample)
+    sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, do_sample=args.do_sample,
+                              repetition_penalty=args.repetition_penalty)
     try:
         result = evaluate_policy(
             policy, policy.model, todo, args.prompt, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
@@ -490,6 +492,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (with --do-sample)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (with --do-sample)")
     p.add_argument("--top-k", type=int, default=0, help="top-k sampling, 0 = off (with --do-sample)")
+    p.add_argument("--repetition-penalty", type=float, default=1.0, help="repetition penalty, 1.0 = off (TRL's name)")
     p.add_argument("--seed", type=int, default=42, help="torch seed (matters only with --do-sample)")
     p.add_argument("--max-audio-seconds", type=float, default=None, help="cut clips longer than this (default: the model's window)")
     p.add_argument("--skip-missing", action="store_true", help="evaluate the items whose audio exists; count the others")

@@ -51,7 +51,7 @@ def build_tiny_judge(path: str | Path, answer: str | None = "1", seed: int = 0) 
     eos_id = hf_tok.convert_tokens_to_ids(EOS)
     cfg = Qwen2Config(
         vocab_size=len(hf_tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=8192,  # heads 32 wide (vLLM CPU: >= 32)
         tie_word_embeddings=False, bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id,
     )
     model = Qwen2ForCausalLM(cfg).eval()

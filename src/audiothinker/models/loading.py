@@ -141,4 +141,24 @@ def save_pretrained(policy: Any, out_dir: str | Path, state_dict: dict | None = 
     else:
         policy.model.save_pretrained(out, state_dict=state_dict, safe_serialization=True)
     policy.processor.save_pretrained(out)
+    _copy_processor_files(getattr(policy, "name_or_path", None), out)
     (out / "audiothinker_family.json").write_text(json.dumps({"family": policy.family}))
+
+
+# Files of a checkpoint that describe its processor (tokenizer, feature extractor, chat template).
+PROCESSOR_FILES = (
+    "preprocessor_config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json",
+    "merges.txt", "special_tokens_map.json", "added_tokens.json", "chat_template.json", "chat_template.jinja",
+)
+
+
+def _copy_processor_files(source: str | None, out: Path) -> None:
+    """Training leaves the processor as it was: a local starting checkpoint's own processor files are
+    copied over what `save_pretrained` wrote, so `final/` has the same file layout (e.g. Qwen2-Audio's
+    preprocessor_config.json, which transformers 5 folds into processor_config.json) and no load-time
+    settings (left padding, local paths) leak into it."""
+    if not source or not Path(source).is_dir():
+        return
+    for name in PROCESSOR_FILES:
+        if (Path(source) / name).is_file():
+            shutil.copyfile(Path(source) / name, out / name)

@@ -82,11 +82,14 @@ class Qwen2AudioPolicy:
             # The prompts but their last (text) token prefilled on B rows; generate runs the last
             # token against the repeated cache and decodes the B*G rows from there.
             cache = prompt_cache(self.decoder(model)[0], embeds[:, :-1], batch.attention_mask[:, :-1], G)
+            # input_ids ride along so that a repetition penalty counts the prompt's tokens too, as
+            # with any text model (TRL, vLLM); the model reads the embeddings.
             out = _core(model).generate(
-                inputs_embeds=embeds.repeat_interleave(G, 0), attention_mask=batch.attention_mask.repeat_interleave(G, 0),
+                input_ids=batch.input_ids.repeat_interleave(G, 0), inputs_embeds=embeds.repeat_interleave(G, 0),
+                attention_mask=batch.attention_mask.repeat_interleave(G, 0),
                 past_key_values=cache, use_cache=True, suppress_tokens=self.audio_token_ids, **sampling,
             )
-        return out  # [B*G, C]: with inputs_embeds only, generate returns the new tokens alone
+        return out[:, batch.input_ids.size(1) :]  # [B*G, C]: the prompt ids come back in front
 
     # ---- scoring ------------------------------------------------------------------------------
     def token_logprobs(

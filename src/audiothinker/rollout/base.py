@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 import torch
 
@@ -17,6 +18,7 @@ class SamplingParams:
     top_k: int = 0
     max_new_tokens: int = 256
     do_sample: bool = True
+    repetition_penalty: float = 1.0  # TRL's name; 1.0 = off
 
 
 @dataclass
@@ -44,6 +46,41 @@ def pad_after_eos(ids: torch.Tensor, eos_ids: list[int], pad_id: int) -> tuple[t
     return ids, mask, first >= C
 
 
+def generation_kwargs(params: SamplingParams, eos_ids: list[int], pad_id: int) -> dict[str, Any]:
+    """Every generation setting that changes what is sampled, set explicitly.
+
+    transformers fills each setting left unset from the checkpoint's generation_config.json (a
+    real one sets e.g. top_k 20, top_p 0.5, repetition_penalty 1.1) and then from its own defaults
+    (top_k 50): so none is left unset. Greedy decoding (do_sample False) keeps the neutral
+    temperature / top_p / top_k; the repetition penalty applies to both.
+    """
+    sample = params.do_sample
+    return {
+        "max_new_tokens": params.max_new_tokens, "min_new_tokens": 0, "do_sample": sample, "num_beams": 1,
+        "temperature": params.temperature if sample else 1.0, "top_p": params.top_p if sample else 1.0,
+        "top_k": params.top_k if sample else 0, "min_p": None, "top_h": None, "typical_p": 1.0, "epsilon_cutoff": 0.0,
+        "eta_cutoff": 0.0, "repetition_penalty": params.repetition_penalty, "no_repeat_ngram_size": 0,
+        "bad_words_ids": None, "sequence_bias": None, "begin_suppress_tokens": None, "forced_bos_token_id": None,
+        "forced_eos_token_id": None, "exponential_decay_length_penalty": None, "renormalize_logits": False,
+        "eos_token_id": list(eos_ids), "pad_token_id": pad_id,
+    }
+
+
+@contextlib.contextmanager
+def own_generation_config(model: torch.nn.Module, settings: dict[str, Any]) -> Iterator[None]:
+    """Generate under a GenerationConfig made of `settings` alone: the checkpoint's generation_config
+    (and any custom entry in it) is set aside for the call and put back after."""
+    from transformers import GenerationConfig
+
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    saved = getattr(core, "generation_config", None)
+    core.generation_config = GenerationConfig(**settings)
+    try:
+        yield
+    finally:
+        core.generation_config = saved
+
+
 class HFEngine:
     """transformers `generate`: all prompts x G completions in one batched call."""
 
@@ -56,17 +93,11 @@ class HFEngine:
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else self.eos_ids[0]
 
     def generate(self, model: torch.nn.Module, batch: PromptBatch, num_generations: int, params: SamplingParams) -> Rollout:
-        sampling: dict[str, Any] = {
-            "max_new_tokens": params.max_new_tokens,
-            "do_sample": params.do_sample,
-            "eos_token_id": self.eos_ids,
-            "pad_token_id": self.pad_id,
-        }
-        if params.do_sample:
-            sampling.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
+        sampling = generation_kwargs(params, self.eos_ids, self.pad_id)
         was_training = model.training
         model.eval()
-        ids = self.policy.generate(model, batch, num_generations, **sampling)
+        with own_generation_config(model, sampling):
+            ids = self.policy.generate(model, batch, num_generations, **sampling)
         model.train(was_training)
         ids, mask, truncated = pad_after_eos(ids, self.eos_ids, self.pad_id)
         texts = self.policy.tokenizer.batch_decode(ids, skip_special_tokens=True)

@@ -90,7 +90,8 @@ def build_context(cfg: Config, dist: Dist, judge: Any = None) -> StepContext:
     def score(records: list[AudioQA], texts: list[str], step: int) -> ScoredBatch:
         return score_batch(records, texts, G, preset, judge, step, cfg.max_steps, dist.global_fraction, dist.global_mean)
 
-    sampling = SamplingParams(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.top_k, cfg.rollout.max_new_tokens)
+    sampling = SamplingParams(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.top_k, cfg.rollout.max_new_tokens,
+                              repetition_penalty=cfg.rollout.repetition_penalty)
     engine = build_engine(cfg.rollout.engine, policy)
     return StepContext(cfg, dist, policy, engine, scorer, ref_scorer, optimizer, scheduler, preset, judge, sampling, score)
 
