@@ -142,3 +142,19 @@ def test_test_split_uses_another_seed(tmp_path):
     assert not {r.id for r in train} & {r.id for r in test}
     with pytest.raises(ValueError, match="valid"):
         split_seed(0, "dev")
+
+
+def test_cli_data_synth(tmp_path, capsys):
+    from audiothinker.cli import main
+
+    out = tmp_path / "syn"
+    assert main(["data", "synth", "--out", str(out), "--size", "8", "--seed", "5", "--split", "test",
+                 "--levels", "easy", "hard", "--flawed", "0.5"]) == 0
+    recs = load_records(out / "test.jsonl", "jsonl").records
+    assert len(recs) == 8 and {r.difficulty for r in recs} == {"easy", "hard"}
+    assert recs[0].id == f"syn-{split_seed(5, 'test')}-00000" and all(r.metadata["facts"] for r in recs)
+    assert len(list((out / "test").glob("*.wav"))) == 8
+    assert main(["data", "synth", "--out", str(out), "--size", "8", "--levels", "easy", "expert"]) == 2
+    assert "--levels" in capsys.readouterr().err
+    assert main(["data", "synth", "--out", str(out), "--size", "0"]) == 2
+    assert main(["data", "synth", "--out", str(out), "--size", "4", "--flawed", "0.7", "--inconsistent", "0.5"]) == 2
