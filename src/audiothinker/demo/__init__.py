@@ -3,7 +3,8 @@
     audiothinker demo [--quick] [--out runs/demo] [--seed 42] [--seeds 3]
 
 Stages, in order (each has a progress bar; a finished stage is reused when the demo is re-run
-with the same plan, so an interrupted demo continues where it stopped):
+with the same settings for it and the stages it reads, so an interrupted demo continues where it
+stopped and a change to RL settings reuses the cold start):
   1. data        the synthetic tone set (data.synthetic; easy: one perception, medium: two,
                  hard: the parity of 3-4 perceptions), with flawed and inconsistent cold-start
                  traces; a held-out test split from another seed (<out>/data/test.jsonl)
@@ -30,7 +31,6 @@ given) puts an OpenAI-compatible LLM judge in place of the rule judge, for RL an
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import resource
 import time
 from pathlib import Path
@@ -89,6 +89,23 @@ def _judge_sets(backend: str, base_url: str | None, model: str | None) -> list[s
         + ([f"judge.model={model}"] if model else [])
 
 
+def _keys(plan: DemoPlan, seed: int, recipes: Path, judge: dict, overrides: list[str]) -> dict[str, dict]:
+    """Each stage's key: its own settings and the keys of the stages it reads (see `Stages`)."""
+    from audiothinker.data.synthetic import GENERATOR_VERSION
+
+    text = {p.name: p.read_text() for p in sorted(recipes.glob("*.yaml"))}
+    data = {"items": (plan.train_items, plan.test_items), "seed": seed, "traces": TRACE_SHARES,
+            "generator": GENERATOR_VERSION}
+    model = {"sizes": (plan.hidden, plan.layers, plan.audio_layers), "seed": seed}
+    sft = {"data": data, "model": model, "steps": plan.sft_steps, "think_fraction": plan.think_fraction,
+           "recipe": text.get("sft.yaml")}
+    rl = {"sft": sft, "sizes": (plan.rl_steps, plan.rl_batch, plan.rl_generations, plan.rl_eval_steps,
+                                plan.rl_eval_items, plan.max_new_tokens), "recipe": text.get("rl.yaml"), "judge": judge,
+          "overrides": overrides}
+    return {"data": data, "model": model, "sft": sft, "rl": rl,
+            "eval": {"data": data, "judge": judge, "recipe": text.get("rl.yaml")}}
+
+
 def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = RECIPES,
          judge_backend: str = "rule", judge_base_url: str | None = None, judge_model: str | None = None,
          overrides: list[str] | None = None, echo: bool = True) -> dict[str, Any]:
@@ -97,31 +114,40 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
 
     from audiothinker.data.loaders import load_records
     from audiothinker.demo.evaluate import Evaluations, build_judge
-    from audiothinker.demo.report import write_report
 
     console, plan, overrides = Console(), PLANS[plan_name], list(overrides or [])
-    setup = {"plan": plan_name, "sizes": dataclasses.asdict(plan), "seed": seed, "judge": judge_backend,
-             "judge_base_url": judge_base_url, "judge_model": judge_model, "overrides": overrides,
-             "recipes": {p.name: p.read_text() for p in sorted(recipes.glob("*.yaml"))}}
-    stages, cpu0 = Stages(setup, console), cpu_times()
+    judge_cfg = {"backend": judge_backend, "base_url": judge_base_url, "model": judge_model}
+    keys = _keys(plan, seed, recipes, judge_cfg, overrides)
+    stages, cpu0 = Stages(console), cpu_times()
     judge = build_judge(judge_backend, judge_base_url, judge_model)  # an unreachable judge fails before any training
-    data = stages.run("data", out / "data", make_data, out / "data", plan, seed)
-    model = stages.run("model", out / "model", make_model, out / "model", plan, seed)
+    data = stages.run("data", out / "data", keys["data"], make_data, out / "data", plan, seed)
+    model = stages.run("model", out / "model", keys["model"], make_model, out / "model", plan, seed)
     common = [f"seed={seed}", f"data.train_file={data['train']}"]
-    sft_final = stages.run("cold start (SFT)", out / "sft", run_sft, recipes, [
+    sft_final = stages.run("cold start (SFT)", out / "sft", keys["sft"], run_sft, recipes, [
         f"output_dir={out / 'sft'}", f"model.name_or_path={model}", f"max_steps={plan.sft_steps}", *common,
     ], plan.think_fraction)
     test = load_records(data["test"], "jsonl").records
-    ev = Evaluations(stages, out / "eval", test, judge, _rl_settings(recipes).max_new_tokens)
-    ev.cold_start(sft_final)
+    max_new = plan.max_new_tokens or _rl_settings(recipes).max_new_tokens
+    ev = Evaluations(stages, out / "eval", test, judge, max_new, keys["eval"])
+    ev.cold_start(sft_final, keys["sft"])
     rl_sets = [*common, f"model.name_or_path={sft_final}", f"max_steps={plan.rl_steps}",
                f"train.per_device_batch_size={plan.rl_batch}", f"rollout.num_generations={plan.rl_generations}",
+               f"rollout.max_new_tokens={max_new}",
                f"eval.eval_steps={plan.rl_eval_steps}", f"eval.file={data['test']}", f"eval.limit={plan.rl_eval_items}",
                *_judge_sets(judge_backend, judge_base_url, judge_model), *overrides]
     for preset in PRESETS:
-        final = stages.run(f"RL: {preset}", out / preset, run_rl, recipes, preset,
+        rl_key = {**keys["rl"], "preset": preset}
+        final = stages.run(f"RL: {preset}", out / preset, rl_key, run_rl, recipes, preset,
                            [f"output_dir={out / preset}", *rl_sets])
-        ev.preset(preset, final)
+        ev.preset(preset, final, rl_key)
+    return _finish(out, plan_name, plan, seed, judge_backend, ev, stages, cpu0, echo, console)
+
+
+def _finish(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, ev: Any, stages: Stages,
+            cpu0: dict[str, float], echo: bool, console: Any) -> dict[str, Any]:
+    """Targets, report files and the printed tables of one seed."""
+    from audiothinker.demo.report import write_report
+
     checks = targets(ev.summaries, ev.forced)
     timings = {**stages.timings, "total": time.perf_counter() - stages.start}
     cpu = {k: v - cpu0[k] for k, v in cpu_times().items()}

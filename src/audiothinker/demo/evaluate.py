@@ -130,26 +130,29 @@ def build_judge(backend: str, base_url: str | None, model: str | None) -> Any:
 class Evaluations:
     """Every held-out evaluation of one demo run, each a stage; results are kept on the instance for the report."""
 
-    def __init__(self, stages: Stages, out: Path, records: list, judge: Any, max_new_tokens: int):
+    def __init__(self, stages: Stages, out: Path, records: list, judge: Any, max_new_tokens: int, key: dict):
         self.stages, self.out, self.records, self.judge = stages, out, records, judge
         self.max_new_tokens = max_new_tokens
+        self.key = {**key, "max_new_tokens": max_new_tokens}  # test data and judge
         self.summaries: dict[str, dict] = {}  # run name -> greedy summary
         self.forced: dict[str, dict] = {}
 
-    def _eval(self, name: str, path: str, prompt: str) -> dict:
+    def _eval(self, name: str, path: str, prompt: str, model_key: dict) -> dict:
         d = self.out / name
-        return self.stages.run(f"eval: {name} ({prompt} prompt)", d, evaluate, path, self.records, prompt,
+        key = {**self.key, "model": model_key, "prompt": prompt}
+        return self.stages.run(f"eval: {name} ({prompt} prompt)", d, key, evaluate, path, self.records, prompt,
                                self.judge, self.max_new_tokens, d)
 
-    def cold_start(self, path: str) -> None:
+    def cold_start(self, path: str, model_key: dict) -> None:
         """The cold start with the adaptive prompt ("prompt only"), and forced into each mode."""
-        self.summaries["cold_start"] = self._eval("cold_start", path, "adaptive")
+        self.summaries["cold_start"] = self._eval("cold_start", path, "adaptive", model_key)
         forced_dir = self.out / "forced"
-        self.forced = self.stages.run("eval: cold start, forced modes", forced_dir, forced_mode_summaries, path,
-                                      self.records, self.judge, self.max_new_tokens, forced_dir)
+        self.forced = self.stages.run("eval: cold start, forced modes", forced_dir, {**self.key, "model": model_key},
+                                      forced_mode_summaries, path, self.records, self.judge, self.max_new_tokens,
+                                      forced_dir)
 
-    def preset(self, name: str, path: str) -> None:
-        self.summaries[name] = self._eval(name, path, PROMPTS[name])
+    def preset(self, name: str, path: str, model_key: dict) -> None:
+        self.summaries[name] = self._eval(name, path, PROMPTS[name], model_key)
 
 
 def read_rows(directory: Path) -> list[dict]:

@@ -49,6 +49,8 @@ class DemoPlan:
     """Prompts per RL step (x rollout.num_generations completions)."""
     rl_generations: int = 8
     """Completions per prompt (G)."""
+    max_new_tokens: int | None = None
+    """Completion limit of RL and evaluation; None: recipes/demo/rl.yaml's (room for the longest trace)."""
     think_fraction: float = 0.65
     """Cold start: chance of a think target under the adaptive prompt, the same for every item (so the
     prompt-only model leans to thinking everywhere, flat across difficulties)."""
@@ -56,41 +58,41 @@ class DemoPlan:
 
 PLANS: dict[str, DemoPlan] = {
     "full": DemoPlan(train_items=1600, test_items=240, sft_steps=500, rl_steps=40),
-    "quick": DemoPlan(train_items=320, test_items=48, sft_steps=60, rl_steps=4),
-    "smoke": DemoPlan(train_items=48, test_items=12, sft_steps=2, rl_steps=1, hidden=32, layers=1, rl_batch=4,
-                      rl_generations=2),
+    "quick": DemoPlan(train_items=160, test_items=36, sft_steps=40, rl_steps=3, rl_batch=8, rl_generations=4),
+    "smoke": DemoPlan(train_items=24, test_items=12, sft_steps=2, rl_steps=1, hidden=32, layers=1, rl_batch=4,
+                      rl_generations=2, max_new_tokens=24),
 }
 
 
 class Stages:
-    """Runs named stages in order; a finished stage is reused while every stage before it was.
+    """Runs named stages in order; a finished stage is reused when its key is the one it was made with.
 
-    A stage's stamp holds the whole demo setup (plan, seed, judge, recipes' text); once one stage
-    runs afresh, all later ones do too, since their inputs changed.
+    A stage's key holds everything its output depends on: its own settings and the keys of the stages
+    it reads from (`key(...)` chains them), so a change of, say, the RL steps reruns RL and its
+    evaluations but reuses the data, the model and the cold start.
     """
 
-    def __init__(self, setup: dict[str, Any], console: Any):
-        self.setup, self.console = setup, console
+    def __init__(self, console: Any):
+        self.console = console
         self.timings: dict[str, float] = {}
         self.start = time.perf_counter()
-        self.fresh = False
 
-    def run(self, name: str, directory: Path, fn, *args, **kwargs) -> Any:
+    def run(self, name: str, directory: Path, key: dict[str, Any], fn, *args, **kwargs) -> Any:
         stamp = directory / "demo_stage.json"
-        if stamp.is_file() and not self.fresh:
+        key = json.loads(json.dumps(key, default=str))  # as it reads back from the stamp
+        if stamp.is_file():
             saved = json.loads(stamp.read_text())
-            if saved.get("setup") == self.setup:
+            if saved.get("key") == key:
                 self.console.print(f"[dim]reusing {name} ({directory})[/]")
                 self.timings[name] = 0.0
                 return saved["result"]
         if directory.exists():
-            shutil.rmtree(directory)  # a half-done stage (or another plan's) must not leak into this one
+            shutil.rmtree(directory)  # a half-done stage (or another setting's) must not leak into this one
         directory.mkdir(parents=True)
-        self.fresh = True
         elapsed = time.perf_counter() - self.start
         self.console.rule(f"[bold]{name}[/]  (demo time {elapsed / 60:.1f} min)")
         t0 = time.perf_counter()
         result = fn(*args, **kwargs)
         self.timings[name] = time.perf_counter() - t0
-        stamp.write_text(json.dumps({"setup": self.setup, "result": result}, default=str))
+        stamp.write_text(json.dumps({"key": key, "result": result}, default=str))
         return result
