@@ -1,4 +1,4 @@
-"""model.cache_audio_features: the cached mel features and frozen-encoder outputs equal the computed ones, bit for bit."""
+"""model.cache_audio_features: cached mel features and frozen-encoder outputs equal the computed ones, bit for bit."""
 
 import json
 

@@ -143,3 +143,20 @@ def test_train_with_rule_judge_on_data_without_facts_is_an_error(tmp_path, capsy
     err = capsys.readouterr().err
     assert rc == 2 and "judge.backend: rule" in err and "LLM judge" in err and "plain.jsonl" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_eval_with_rule_judge_on_data_without_facts_is_an_error(tmp_path, capsys):
+    """`eval --judge-backend rule` on data that is not the synthetic set stops before any model work."""
+    from audiothinker.cli import main
+    from audiothinker.data.synthetic import write_synthetic
+
+    path = write_synthetic(tmp_path / "data", 2, seed=1)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in rows:
+        r["metadata"] = {}
+    plain = tmp_path / "data" / "plain.jsonl"
+    plain.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rc = main(["eval", "--benchmark", "jsonl", "--data", str(plain), "--model", "no/such/model",
+               "--out", str(tmp_path / "ev"), "--judge-backend", "rule"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "LLM judge" in err and "plain.jsonl" in err

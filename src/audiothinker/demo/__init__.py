@@ -156,7 +156,8 @@ def _finish(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_backend:
     if echo:
         console.rule(f"[bold]results, seed {seed} (held-out test split)[/]")
         print("\n".join(table), flush=True)  # plain print: a Markdown table must not be wrapped
-        print(f"\nwall {timings['total'] / 60:.1f} min, CPU {(cpu['user'] + cpu['sys']) / 60:.1f} min; report: {report}")
+        cpu_min = (cpu["user"] + cpu["sys"]) / 60
+        print(f"\nwall {timings['total'] / 60:.1f} min, CPU {cpu_min:.1f} min; report: {report}")
     return {"report": str(report), "summaries": ev.summaries, "forced": ev.forced, "targets": checks}
 
 

@@ -186,7 +186,8 @@ def seeds_report(out: Path, seeds: list[int], target_rows: list[dict], metric_ro
              "Each seed is a full demo (data, model init, cold start, five RL runs, evaluation) under "
              "`seed-<s>/`, with its own report.md.", "", "## Targets", "", *tlines, "",
              "## Figures, mean and spread over seeds", "", *mlines, "",
-             f"Wall {wall / 60:.1f} min in all; CPU time (user + sys) {cpu['user'] / 60:.1f} + {cpu['sys'] / 60:.1f} min.",
+             f"Wall {wall / 60:.1f} min in all; CPU time (user + sys) {cpu['user'] / 60:.1f} + "
+             f"{cpu['sys'] / 60:.1f} min.",
              ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))

@@ -53,7 +53,8 @@ def last_option_named(text: str, choices: tuple[str, ...]) -> int | None:
         if not c:
             continue
         pos = norm.rfind(f" {c} ")
-        if pos > best_pos or (pos == best_pos and pos >= 0 and best is not None and len(c) > len(normalize(choices[best]))):
+        longer = best is not None and len(c) > len(normalize(choices[best]))
+        if pos > best_pos or (pos == best_pos and pos >= 0 and longer):
             best, best_pos = i, pos
     return best if best_pos >= 0 else None
 
