@@ -110,3 +110,21 @@ def test_seeds_must_be_positive(capsys):
 
     assert main(["demo", "--seeds", "0", "--plan", "smoke"]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_seeds_report_lists_each_target_per_seed(tmp_path, monkeypatch):
+    import audiothinker.demo as demo_mod
+
+    gaps = {5: 0.7, 6: 0.5, 7: 0.1}
+
+    def fake_demo(out, plan_name, seed, **kwargs):
+        s, forced = _seed(gaps[seed])
+        return {"report": str(out / "report.md"), "summaries": s, "forced": forced, "targets": targets(s, forced)}
+
+    monkeypatch.setattr(demo_mod, "demo", fake_demo)
+    report = demo_mod.demo_seeds(tmp_path, "smoke", [5, 6, 7])
+    text = report.read_text()
+    assert "| seed 5 | seed 6 | seed 7 | held | mean | sd |" in text
+    assert "| atar_cr_tr: no-think rate easy - hard >= 0.30 | +0.70 | +0.50 | +0.10 | 2/3 | +0.43 |" in text
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["seeds"] == [5, 6, 7] and len(data["targets"]) == 8
