@@ -1,10 +1,72 @@
-"""`audiothinker demo` end to end at the smallest size (no assertion on what it learns)."""
+"""`audiothinker demo` end to end at the smallest size (no assertion on what it learns), and its target logic."""
 
 import json
 
 import pytest
 
-from audiothinker.demo import PLANS, targets
+from audiothinker.demo import PLANS, PRESETS, PROMPTS, targets
+from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, spread
+
+LEVELS = ("easy", "medium", "hard")
+
+
+def _summary(acc, nt, inconsistency=None, quality=None):
+    return {"accuracy": sum(acc) / 3, "no_think_rate": sum(nt) / 3, "inconsistency_rate": inconsistency,
+            "think_quality": quality,
+            "by_difficulty": {d: {"accuracy": a, "no_think_rate": n} for d, a, n in zip(LEVELS, acc, nt)}}
+
+
+def _seed(gap=0.7, incons=(0.2, 0.05)):
+    forced = {"think": _summary([0.95, 0.9, 0.9], [0, 0, 0]), "no_think": _summary([0.96, 0.7, 0.5], [1, 1, 1])}
+    s = {"cold_start": _summary([0.9, 0.8, 0.85], [0.05, 0.0, 0.0], 0.15),
+         "grpo": _summary([0.95, 0.7, 0.55], [1.0, 1.0, 1.0]),
+         "grpo_cot": _summary([0.95, 0.85, 0.85], [0.0, 0.0, 0.0], 0.1),
+         "atar": _summary([0.95, 0.8, 0.85], [0.9, 0.5, 0.2], incons[0]),
+         "atar_cr": _summary([0.95, 0.8, 0.85], [0.9, 0.5, 0.2], incons[1]),
+         "atar_cr_tr": _summary([0.96, 0.8, 0.88], [0.9, 0.5, 0.9 - gap], 0.0)}
+    return s, forced
+
+
+def test_presets_and_prompts_are_the_paper_rows():
+    assert PRESETS == ("grpo", "grpo_cot", "atar", "atar_cr", "atar_cr_tr")
+    assert [PROMPTS[p] for p in PRESETS] == ["no_think", "think", "adaptive", "adaptive", "adaptive"]
+
+
+def test_targets_are_computed_from_the_summaries():
+    s, forced = _seed()
+    checks = targets(s, forced)
+    assert [c["ok"] for c in checks] == [True] * 8
+    assert [c["text"] for c in checks[:4]] == ["+0.40", "-0.01", "+0.70", "+0.05"]
+    assert checks[4]["text"] == "0.20 vs 0.05"
+    # Not halved; a flat atar_cr_tr; grpo_cot better on hard; below the cold start.
+    s2, _ = _seed(gap=0.1, incons=(0.2, 0.15))
+    s2["grpo_cot"]["by_difficulty"]["hard"]["accuracy"] = 0.95
+    s2["atar_cr_tr"]["accuracy"] = 0.5
+    bad = {c["target"]: c["ok"] for c in targets(s2, forced)}
+    assert [k for k, ok in bad.items() if not ok] == [
+        "atar_cr_tr: no-think rate easy - hard >= 0.30", "atar_cr halves atar's think/answer inconsistency rate",
+        "accuracy on hard: atar_cr_tr >= grpo_cot", "accuracy overall: atar_cr_tr > cold start"]
+    # No think completion under atar: the inconsistency target cannot hold.
+    s3, _ = _seed(incons=(None, 0.0))
+    assert targets(s3, forced)[4]["ok"] is False
+
+
+def test_aggregate_over_seeds():
+    runs = {1: _seed(0.7), 2: _seed(0.5), 3: _seed(0.1)}
+    rows = aggregate_targets({k: targets(*v) for k, v in runs.items()})
+    gap = next(r for r in rows if r["target"].startswith("atar_cr_tr: no-think"))
+    assert gap["held"] == 2 and gap["seeds"] == 3 and gap["mean"] == pytest.approx(0.4333, abs=1e-3)
+    assert gap["min"] == pytest.approx(0.1) and gap["max"] == pytest.approx(0.7)
+    assert gap["values"] == {1: "+0.70", 2: "+0.50", 3: "+0.10"}
+    metrics = aggregate_metrics({k: v[0] for k, v in runs.items()})
+    nt = next(m for m in metrics if m["run"] == "atar_cr_tr" and m["metric"] == "no-think hard")
+    assert nt["mean"] == pytest.approx((0.2 + 0.4 + 0.8) / 3)
+    assert spread([None, None])["n"] == 0 and spread([0.5])["sd"] == 0.0
+
+
+def test_plans_grow_from_smoke_to_full():
+    assert PLANS["smoke"].sft_steps < PLANS["quick"].sft_steps < PLANS["full"].sft_steps
+    assert PLANS["quick"].rl_steps < PLANS["full"].rl_steps
 
 
 @pytest.mark.slow
@@ -14,14 +76,15 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--plan", "smoke", "--out", str(out)]) == 0
     report = (out / "report.md").read_text()
-    for section in ("## Results", "## Targets", "## Does thinking help", "rl_curves.png"):
+    for section in ("## Does thinking help", "## Table 1 analogue", "## Targets", "rl_curves.png", "CPU time"):
         assert section in report
-    for png in ("rl_curves.png", "compare_accuracy_by_difficulty.png", "compare_no_think_rate_by_difficulty.png"):
+    for png in ("rl_curves.png", "figure2_no_think_rate.png", "compare_accuracy_by_difficulty.png"):
         assert (out / png).stat().st_size > 1000
     data = json.loads((out / "report.json").read_text())
-    assert {"cold_start", "cold_start_no_think", "grpo", "grpo_adaptive", "atar_cr_tr"} == set(data["summaries"])
-    assert len(data["targets"]) == 5
-    for preset in ("grpo", "atar_cr_tr"):
+    assert set(data["summaries"]) == {"cold_start", *PRESETS}
+    assert len(data["targets"]) == 8 and set(data["forced"]) == {"think", "no_think"}
+    assert (out / "data" / "test.jsonl").is_file() and (out / "sft" / "final").is_dir()
+    for preset in PRESETS:
         assert (out / preset / "final").is_dir() and (out / preset / "metrics.jsonl").is_file()
     assert "| target | measured | reached |" in capsys.readouterr().out
 
@@ -30,35 +93,38 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
     assert "reusing cold start" in capsys.readouterr().out
 
 
-def _summary(acc, nt):
-    levels = ("easy", "medium", "hard")
-    return {"accuracy": sum(acc) / 3, "no_think_rate": sum(nt) / 3, "inconsistency_rate": None,
-            "by_difficulty": {d: {"accuracy": a, "no_think_rate": n} for d, a, n in zip(levels, acc, nt)}}
-
-
-def test_targets_are_computed_from_the_summaries():
-    cold = {**_summary([0.9, 0.6, 0.6], [0.5, 0.5, 0.45]), "inconsistency_rate": 0.2}
-    grpo = _summary([0.95, 0.6, 0.6], [1.0, 1.0, 1.0])
-    atar = {**_summary([0.95, 0.7, 0.7], [0.9, 0.5, 0.2]), "inconsistency_rate": 0.05}
-    checks = targets({"cold_start": cold, "grpo": grpo, "atar_cr_tr": atar})
-    assert [c["ok"] for c in checks] == [True, True, True, True, True]
-    assert checks[0]["value"] == "+0.70" and checks[1]["value"] == "+0.05"
-    flat = targets({"cold_start": cold, "grpo": grpo, "atar_cr_tr": {**atar, "inconsistency_rate": 0.3}})
-    assert flat[-1]["ok"] is False
-
-
-def test_plans_grow_from_smoke_to_full():
-    assert PLANS["smoke"].sft_steps < PLANS["quick"].sft_steps < PLANS["full"].sft_steps
-    assert PLANS["quick"].rl_steps < PLANS["full"].rl_steps
-
-
 @pytest.mark.slow
 def test_demo_quick_finishes_and_writes_the_report(tmp_path):
-    """The issue's CI smoke test: `audiothinker demo --quick` end to end (about 2 minutes on 2 cores)."""
+    """The issue's CI smoke test: `audiothinker demo --quick` end to end (checks the pipeline, not the targets)."""
     from audiothinker.cli import main
 
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out)]) == 0
     data = json.loads((out / "report.json").read_text())
-    assert set(data["summaries"]) >= {"cold_start", "grpo", "atar_cr_tr"}
+    assert set(data["summaries"]) == {"cold_start", *PRESETS}
     assert (out / "report.md").stat().st_size > 0 and (out / "rl_curves.png").stat().st_size > 1000
+
+
+def test_seeds_must_be_positive(capsys):
+    from audiothinker.cli import main
+
+    assert main(["demo", "--seeds", "0", "--plan", "smoke"]) == 2
+    assert "--seeds" in capsys.readouterr().err
+
+
+def test_seeds_report_lists_each_target_per_seed(tmp_path, monkeypatch):
+    import audiothinker.demo as demo_mod
+
+    gaps = {5: 0.7, 6: 0.5, 7: 0.1}
+
+    def fake_demo(out, plan_name, seed, **kwargs):
+        s, forced = _seed(gaps[seed])
+        return {"report": str(out / "report.md"), "summaries": s, "forced": forced, "targets": targets(s, forced)}
+
+    monkeypatch.setattr(demo_mod, "demo", fake_demo)
+    report = demo_mod.demo_seeds(tmp_path, "smoke", [5, 6, 7])
+    text = report.read_text()
+    assert "| seed 5 | seed 6 | seed 7 | held | mean | sd |" in text
+    assert "| atar_cr_tr: no-think rate easy - hard >= 0.30 | +0.70 | +0.50 | +0.10 | 2/3 | +0.43 |" in text
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["seeds"] == [5, 6, 7] and len(data["targets"]) == 8

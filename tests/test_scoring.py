@@ -14,8 +14,11 @@ from audiothinker.rewards import get_preset, think_fraction
 from audiothinker.trainer.scoring import score_batch
 
 WAV = np.zeros(1600, dtype=np.float32)
-BEEPS = AudioQA("r0", WAV, "How many beeps are there?", ["two", "three", "four"], "three", 16000)
-LOUD = AudioQA("r1", WAV, "Which segment is loudest?", ["first", "second"], "second", 16000)
+# The rule judge scores R_t against the records' facts (the synthetic set's annotations).
+BEEPS = AudioQA("r0", WAV, "How many beeps are there?", ["two", "three", "four"], "three", 16000,
+                metadata={"facts": [["the count", "three"]]})
+LOUD = AudioQA("r1", WAV, "Which segment is loudest?", ["first", "second"], "second", 16000,
+               metadata={"facts": [["the louder", "the second segment"]]})
 
 
 def _mean(values: list[float]) -> float:
@@ -45,9 +48,9 @@ class FakeJudge:
 # ---- presets on 2 records x 2 completions, with the rule judge --------------------------------
 
 TEXTS = [
-    "<think>I hear three beeps, more than two. So three.</think><answer>three</answer>",  # think, correct
+    "<think>The count is three. So the answer is three.</think><answer>three</answer>",  # think, correct
     "<answer>three</answer>",  # no-think, correct
-    "<think>The first segment is louder. So first.</think><answer>first</answer>",  # think, wrong
+    "<think>The louder is the first segment. So the answer is first.</think><answer>first</answer>",  # think, wrong
     "second",  # no tags: format failure, counts as no-think wrong
 ]
 # lambda = 2 think of 4 = 0.5; step 0 of 10: gamma_think = gamma_nothink = exp(-0.5) = g = 0.60653
@@ -55,18 +58,20 @@ G = math.exp(-0.5)
 # R_a:  [g, 2g, -(1 - g), -g - 2(1 - g)] = [0.60653, 1.21306, -0.39347, -1.39347]
 R_A = [G, 2 * G, -(1 - G), -G - 2 * (1 - G)]
 R_F = [1.0, 1.0, 1.0, 0.0]
-# Rule judge on the two think blocks:
-#   c0 "I hear three beeps, more than two. So three." -> last option named "three" = the answer: R_c 1;
-#      quality: 2 steps of >= 2 words 0.3 * 2/3 = 0.2, a number word +0.3, "more/than/so" +0.2,
-#      names an option +0.2 = 0.9 (9 words, no length penalty)
-#   c2 "The first segment is louder. So first." -> 2 steps 0.2, no number, "louder" +0.2, names "first" +0.2 = 0.6
-R_T_THINK = [0.9, 0.6]
+# Rule judge on the two think blocks (judge/rule.py):
+#   c0 "The count is three. So the answer is three." -> concludes "three" = the answer: R_c 1;
+#      one claim ("the count", "three"), true, of one fact: R_t 1.0
+#   c2 "The louder is the first segment. So the answer is first." -> concludes "first" = its answer: R_c 1;
+#      one claim ("the louder", "the first segment"), false (the second): R_t 0.0
+R_T_THINK = [1.0, 0.0]
 
 
 def test_rule_judge_values_used_below():
     v = RuleJudge().judge([
-        JudgeRequest(BEEPS.question, tuple(BEEPS.choices), "I hear three beeps, more than two. So three.", "three"),
-        JudgeRequest(LOUD.question, tuple(LOUD.choices), "The first segment is louder. So first.", "first"),
+        JudgeRequest(BEEPS.question, tuple(BEEPS.choices), "The count is three. So the answer is three.", "three",
+                     (("the count", "three"),)),
+        JudgeRequest(LOUD.question, tuple(LOUD.choices), "The louder is the first segment. So the answer is first.",
+                     "first", (("the louder", "the second segment"),)),
     ])
     assert [x.consistency for x in v] == [1.0, 1.0]
     assert [x.quality for x in v] == R_T_THINK
@@ -100,12 +105,12 @@ def test_preset_atar_cr():
 
 
 def test_preset_atar_cr_tr():
-    # R_t: think c0 0.9, c2 0.6; no-think c1, c3 get the mean of the batch's think R_t (0.9 + 0.6) / 2 = 0.75
-    #   c0 1.40980 + 0.9 = 2.30980   c1 2.31959 + 0.75 = 3.06959
-    #   c2 0.10653 + 0.6 = 0.70653   c3 -1.39347 + 0.75 = -0.64347
+    # R_t: think c0 1.0, c2 0.0; no-think c1, c3 get the mean of the batch's think R_t (1.0 + 0.0) / 2 = 0.5
+    #   c0 1.40980 + 1.0 = 2.40980   c1 2.31959 + 0.5 = 2.81959
+    #   c2 0.10653 + 0.0 = 0.10653   c3 -1.39347 + 0.5 = -0.89347
     s = _score([BEEPS, LOUD], TEXTS, 2, "atar_cr_tr", RuleJudge())
-    assert s.think_quality == pytest.approx([0.9, 0.75, 0.6, 0.75])
-    assert s.total == pytest.approx([2.30980, 3.06959, 0.70653, -0.64347], abs=1e-5)
+    assert s.think_quality == pytest.approx([1.0, 0.5, 0.0, 0.5])
+    assert s.total == pytest.approx([2.40980, 2.81959, 0.10653, -0.89347], abs=1e-5)
     assert s.judge_failures == {"consistency": 0, "think_quality": 0}
 
 
@@ -118,9 +123,9 @@ def test_totals_match_eq7_component_by_component():
 
 def test_atar_cr_without_tr_sends_only_correct_think_to_the_judge():
     # R_c matters only when the answer is correct: c2 (think, wrong) is not judged; c1, c3 have no think.
-    judge = FakeJudge({"I hear three beeps, more than two. So three.": Verdict(1.0, None)})
+    judge = FakeJudge({"The count is three. So the answer is three.": Verdict(1.0, None)})
     _score([BEEPS, LOUD], TEXTS, 2, "atar_cr", judge)
-    assert judge.seen == ["I hear three beeps, more than two. So three."]
+    assert judge.seen == ["The count is three. So the answer is three."]
     assert judge.calls[0][1:] == (True, False)  # consistency asked, quality not
 
 

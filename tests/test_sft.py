@@ -9,7 +9,10 @@ import torch
 from audiothinker.config import ModelConfig, load_config
 from audiothinker.data.records import AudioQA
 from audiothinker.parsing import parse_completion
-from audiothinker.sft import SFTOptions, answer_nll, nll_loss, pad_right, sft, target_text, target_tokens, think_coin
+from audiothinker.sft import (
+    SFTOptions, answer_nll, batch_prompt, nll_loss, pad_right, sft, target_shape, target_text, target_tokens,
+    think_coin,
+)
 
 
 def _record(i=0, difficulty="hard"):
@@ -37,6 +40,16 @@ def test_shape_coin_is_seeded_and_blind_to_difficulty():
     assert draws != [think_coin(42, 1, i, 0.5) for i in ids]  # a fresh coin each epoch
     # The coin's arguments are (seed, epoch, id, fraction): nothing about the item's difficulty.
     assert not any(think_coin(42, 0, i, 0.0) for i in ids) and all(think_coin(42, 0, i, 1.0) for i in ids)
+
+
+def test_mixed_prompts_fix_the_shape_of_forced_prompts():
+    kinds = [batch_prompt(7, pos, "mixed") for pos in range(0, 4000, 8)]
+    assert kinds == [batch_prompt(7, pos, "mixed") for pos in range(0, 4000, 8)]  # seeded
+    share = {k: kinds.count(k) / len(kinds) for k in ("adaptive", "think", "no_think")}
+    assert abs(share["adaptive"] - 0.5) < 0.07 and abs(share["think"] - 0.25) < 0.07
+    assert batch_prompt(7, 3, "no_think") == "no_think"  # a single kind is passed through
+    assert target_shape("think", False) is True and target_shape("no_think", True) is False
+    assert target_shape("adaptive", True) is True and target_shape("adaptive", False) is False
 
 
 def test_nll_loss_is_the_mean_over_target_tokens():

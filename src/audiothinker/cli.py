@@ -1,4 +1,4 @@
-"""`audiothinker` command line: train, sft, eval, score, judge check, demo, config."""
+"""`audiothinker` command line: train, sft, eval, score, judge check, demo, data synth, config."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ _MODULES = {
     "judge": "audiothinker.judge.cli",
     "sft": "audiothinker.sft",
     "demo": "audiothinker.demo",
+    "data": "audiothinker.data.cli",
 }
 
 

@@ -41,7 +41,9 @@ class SFTOptions:
     think_fraction: float = 0.5
     """Chance that an item's target is a think trace (else a direct answer); independent of difficulty."""
     prompt: str = "adaptive"
-    """Prompt kind of the SFT inputs: adaptive | think | no_think."""
+    """Prompt kind of the SFT inputs: adaptive | think | no_think | mixed (per micro-batch, a seeded draw:
+    adaptive half the time, with the coin's shape; the think prompt a quarter, with a trace; the no-think
+    prompt a quarter, with a direct answer), so the cold start follows all three prompts."""
 
 
 # --------------------------------------------------------------------------- targets and loss (pure)
@@ -60,6 +62,19 @@ def target_text(record: AudioQA, think: bool) -> str:
 def think_coin(seed: int, epoch: int, record_id: str, think_fraction: float) -> bool:
     """The seeded coin that picks a target's shape; it sees only (seed, epoch, id), never the difficulty."""
     return random.Random(f"{seed}/{epoch}/{record_id}").random() < think_fraction
+
+
+def batch_prompt(seed: int, position: int, prompt: str) -> str:
+    """The prompt kind of one micro-batch: `prompt` itself, or for "mixed" a seeded draw (see SFTOptions)."""
+    if prompt != "mixed":
+        return prompt
+    u = random.Random(f"{seed}/prompt/{position}").random()
+    return "adaptive" if u < 0.5 else "think" if u < 0.75 else "no_think"
+
+
+def target_shape(kind: str, coin: bool) -> bool:
+    """Think target or not: the forced prompts fix it; the adaptive prompt takes the coin."""
+    return {"think": True, "no_think": False}.get(kind, coin)
 
 
 def target_tokens(tokenizer: Any, record: AudioQA, think: bool, eos_id: int) -> tuple[list[int], tuple[int, int]]:
@@ -184,9 +199,10 @@ def _train_step(acc: Any, scorer: Any, optimizer: Any, scheduler: Any, cfg: Conf
     bs = cfg.train.per_device_batch_size
     for _ in range(cfg.train.gradient_accumulation_steps):
         epoch = sampler.cursor // len(records)
+        kind = batch_prompt(cfg.seed, sampler.cursor, opts.prompt)  # the cursor names the micro-batch
         recs = [records[i] for i in sampler.take(bs * acc.num_processes, acc.process_index, acc.num_processes)]
-        shapes = [think_coin(cfg.seed, epoch, r.id, opts.think_fraction) for r in recs]
-        batch = prompt_batch(policy, recs, opts.prompt, cfg.data.max_audio_seconds).to(acc.device)
+        shapes = [target_shape(kind, think_coin(cfg.seed, epoch, r.id, opts.think_fraction)) for r in recs]
+        batch = prompt_batch(policy, recs, kind, cfg.data.max_audio_seconds).to(acc.device)
         targets = [target_tokens(policy.tokenizer, r, s, eos_pad[0]) for r, s in zip(recs, shapes)]
         ids, mask = (t.to(acc.device) for t in pad_right([t for t, _ in targets], eos_pad[1]))  # [B, C]
         with acc.accumulate(scorer):
@@ -267,7 +283,7 @@ def add_parser(subparsers) -> None:
     defaults = SFTOptions()
     p.add_argument("--think-fraction", type=float, default=defaults.think_fraction,
                    help="chance that an item's target is a think trace; independent of difficulty")
-    p.add_argument("--prompt", default=defaults.prompt, choices=["adaptive", "think", "no_think"],
+    p.add_argument("--prompt", default=defaults.prompt, choices=["adaptive", "think", "no_think", "mixed"],
                    help="prompt kind of the SFT inputs")
 
 

@@ -8,10 +8,13 @@ import pytest
 import soundfile as sf
 
 from audiothinker.data import load_records, split_seed, write_synthetic
-from audiothinker.data.synthetic import HIGH_HZ, LOW_HZ, MAX_SECONDS, SAMPLE_RATE, TASKS, generate_items
-from audiothinker.judge.rule import last_option_named
+from audiothinker.data.synthetic import (
+    HIGH_HZ, LOW_HZ, MAX_SECONDS, NUMBERS, SAMPLE_RATE, SLOT_START, SLOT_STEP, TASKS, generate_items,
+)
+from audiothinker.judge.base import JudgeRequest
+from audiothinker.judge.rule import last_option_named, record_facts, rule_consistency, rule_quality
 
-N = 144  # a multiple of every cycle (3 difficulties x 2 tasks x 2 or 3 answers)
+N = 144  # a multiple of every cycle (3 difficulties x 2 tasks x 2 answers)
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +54,40 @@ def test_balanced_across_difficulties_tasks_and_answers(items):
             assert max(counts) - min(counts) <= 1
 
 
-def test_reasoning_ends_naming_the_answer_and_matches_facts(items):
+def test_reasoning_ends_naming_the_answer_and_facts_determine_it(items):
     for it in items:
         text = it.metadata["reasoning"]
+        assert it.metadata["trace"] == "correct" and text == it.metadata["reasoning_clean"]
         assert text.endswith(f"So the answer is {it.answer}.")
         assert last_option_named(text, tuple(it.choices)) == it.answer_index
-    for it in items:
         facts = it.metadata["facts"]
-        if it.task == "majority":
-            assert (facts["high"] > facts["low"]) == (it.answer == "more high") and facts["high"] != facts["low"]
-            assert facts["high"] + facts["low"] == len(facts["sequence"]) in range(3, 7)
-        if it.task == "loudest_pitch":
-            loudest = facts["loudest"] - 1
-            assert facts["pitches"][loudest] == it.answer and facts["levels"][loudest] == "loud"
-        if it.task == "count":
-            assert ["two", "three", "four"][facts["beeps"] - 2] == it.answer
+        values = [v for _, v in facts]
+        if it.task in ("pitch", "loudness"):
+            assert values == [it.answer]
+        elif it.task == "same_pitch":
+            assert (values[0] == values[1]) == (it.answer == "same")
+        elif it.task == "louder_pitch":
+            louder = dict(facts)["the louder"]
+            assert dict(facts)[louder] == f"loud and {it.answer}"
+        else:  # parity: the last running count counts the marked tones and has the answer's parity
+            marked = "high" if it.task == "parity_high" else "loud"
+            tones = [v for s, v in facts if s.startswith("tone")]
+            counts = [v for s, v in facts if s == "the count"]
+            assert len(tones) in (3, 4) and counts[-1] == NUMBERS[tones.count(marked)]
+            assert (tones.count(marked) % 2 == 1) == (it.answer == "odd")
+
+
+def test_flawed_and_inconsistent_traces():
+    items = generate_items(300, seed=11, trace_shares=(0.2, 0.3))
+    kinds = collections.Counter(it.metadata["trace"] for it in items)
+    assert abs(kinds["flawed"] / 300 - 0.2) < 0.07 and abs(kinds["inconsistent"] / 300 - 0.3) < 0.07
+    plain = generate_items(300, seed=11)
+    for it, p in zip(items, plain):
+        assert np.array_equal(it.audio, p.audio)  # the trace draw never changes the audio
+        q = JudgeRequest(it.question, tuple(it.choices), it.metadata["reasoning"], it.answer, record_facts(it))
+        kind = it.metadata["trace"]
+        assert rule_consistency(q) == (0.0 if kind == "inconsistent" else 1.0), it.metadata
+        assert (rule_quality(q) < 1.0) == (kind == "flawed"), it.metadata
 
 
 def _band(wav: np.ndarray) -> str:
@@ -75,27 +97,23 @@ def _band(wav: np.ndarray) -> str:
     return "high" if HIGH_HZ[0] <= freq <= HIGH_HZ[1] else "low" if LOW_HZ[0] <= freq <= LOW_HZ[1] else "?"
 
 
-def _bursts(wav: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """(start, end) of the stretches whose 10 ms envelope is above threshold."""
-    frames = np.abs(wav[: len(wav) // 160 * 160]).reshape(-1, 160).max(axis=1)
-    on = np.concatenate([[0], (frames > threshold).astype(int), [0]])
-    edges = np.flatnonzero(np.diff(on))
-    return [(a * 160, b * 160) for a, b in zip(edges[::2], edges[1::2])]
+def _tone_at(wav: np.ndarray, k: int) -> np.ndarray:
+    """The middle 0.15 s of slot k."""
+    a = int((SLOT_START + SLOT_STEP * k + 0.025) * SAMPLE_RATE)
+    return wav[a : a + int(0.15 * SAMPLE_RATE)]
 
 
-def test_audio_encodes_the_answer(items):
-    """Simple signal analysis recovers the ground truth, so the labels are about the audio."""
+def test_audio_encodes_the_facts(items):
+    """Simple signal analysis of each slot recovers every tone's pitch and level, so the facts are about the audio."""
     for it in items:
-        if it.task == "pitch":
-            assert _band(it.audio) == it.answer
-        elif it.task == "count":
-            assert len(_bursts(it.audio, 0.1)) == it.metadata["facts"]["beeps"]
-        elif it.task == "loudest_pitch":
-            a, b = _bursts(it.audio, 0.5)[0]  # only the loud tone passes this threshold
-            assert _band(it.audio[a:b]) == it.answer
-        elif it.task == "majority":
-            seq = [_band(it.audio[a:b]) for a, b in _bursts(it.audio, 0.1)]
-            assert seq == it.metadata["facts"]["sequence"]
+        tone_facts = [v for s, v in it.metadata["facts"] if s.startswith("tone ") or s == "the tone"]
+        for k, value in enumerate(tone_facts):
+            piece = _tone_at(it.audio, k)
+            for w in value.split(" and "):
+                if w in ("high", "low"):
+                    assert _band(piece) == w, (it.task, k, value)
+                if w in ("loud", "quiet"):
+                    assert ("loud" if np.abs(piece).max() > 0.3 else "quiet") == w, (it.task, k, value)
 
 
 def test_write_is_deterministic_idempotent_and_reads_back(tmp_path):
@@ -124,3 +142,19 @@ def test_test_split_uses_another_seed(tmp_path):
     assert not {r.id for r in train} & {r.id for r in test}
     with pytest.raises(ValueError, match="valid"):
         split_seed(0, "dev")
+
+
+def test_cli_data_synth(tmp_path, capsys):
+    from audiothinker.cli import main
+
+    out = tmp_path / "syn"
+    assert main(["data", "synth", "--out", str(out), "--size", "8", "--seed", "5", "--split", "test",
+                 "--levels", "easy", "hard", "--flawed", "0.5"]) == 0
+    recs = load_records(out / "test.jsonl", "jsonl").records
+    assert len(recs) == 8 and {r.difficulty for r in recs} == {"easy", "hard"}
+    assert recs[0].id == f"syn-{split_seed(5, 'test')}-00000" and all(r.metadata["facts"] for r in recs)
+    assert len(list((out / "test").glob("*.wav"))) == 8
+    assert main(["data", "synth", "--out", str(out), "--size", "8", "--levels", "easy", "expert"]) == 2
+    assert "--levels" in capsys.readouterr().err
+    assert main(["data", "synth", "--out", str(out), "--size", "0"]) == 2
+    assert main(["data", "synth", "--out", str(out), "--size", "4", "--flawed", "0.7", "--inconsistent", "0.5"]) == 2

@@ -1,28 +1,38 @@
-"""A deterministic synthetic audio QA set (tones, beeps, noise) for smoke tests and the tiny demo.
+"""A deterministic synthetic audio QA set (tones on a fixed slot grid) for tests and the tiny demo.
 
-16 kHz mono clips of at most 2.0 s (the tiny test model's mel window; a hard limit). Six
-question types, two per difficulty; easy ones are one act of perception, hard ones need
-intermediate steps a small model can write down:
+16 kHz mono clips of at most 2.0 s (the tiny models' shortest mel window). Tones sit on a
+fixed grid of slots (slot k starts at 0.1 + 0.3 k s and lasts 0.2 s), so "tone three" is one
+act of perception at a known place, for the model as for a listener. Six question types, two
+per difficulty; the difficulty is the number of perceptions and how they combine:
 
-| difficulty | task          | question                                                   | choices                |
-|------------|---------------|------------------------------------------------------------|------------------------|
-| easy       | pitch         | Is the tone high or low?                                   | high, low              |
-| easy       | presence      | Is there a tone or only noise?                             | tone, only noise       |
-| medium     | count         | How many beeps are there?                                  | two, three, four       |
-| medium     | order         | Which tone comes first, the high one or the low one?       | high, low              |
-| hard       | majority      | Are there more high beeps or more low beeps?               | more high, more low    |
-| hard       | loudest_pitch | Three tones play one after another. Is the loudest one ... | high, low              |
+| difficulty | task         | question                                                  | choices         |
+|------------|--------------|-----------------------------------------------------------|-----------------|
+| easy       | pitch        | Is the tone high or low?                                  | high, low       |
+| easy       | loudness     | Is the tone loud or quiet?                                | loud, quiet     |
+| medium     | same_pitch   | Do the two tones have the same pitch?                     | same, different |
+| medium     | louder_pitch | Is the louder of the two tones high or low?               | high, low       |
+| hard       | parity_high  | Is the number of high tones odd or even? (3 or 4 tones)   | odd, even       |
+| hard       | parity_loud  | Is the number of loud tones odd or even? (3 or 4 tones)   | odd, even       |
 
-Item i's slot (difficulty, task, answer) depends only on i, cycling through difficulties,
-then tasks, then answers, so every prefix is balanced (each answer of each task within one
-of the others' count): always giving one option scores chance on every task. Its audio
-depends only on (seed, i). Shortcuts are cut where cheap: in loudest_pitch the majority
-pitch of the three tones is right only half the time.
+Easy items are one perception. Medium items combine two (an XOR, a lookup). Hard items are
+the parity of 3 or 4 perceptions: parity is the textbook function a shallow network cannot
+compute in one pass from pooled features (it is not monotone in the count, and the count is
+not fixed), yet it is one easy step per tone once each tone and a running count are written
+down, which is what the think traces do.
 
-Each record carries `metadata["reasoning"]`, a short correct think trace in plain words whose
-last sentence names the answer ("So the answer is more high."), and `metadata["facts"]`, the
-ground truth it was built from. Splits use different seeds: `split_seed(seed, "test")` is
-seed + 1_000_003, so train and test clips never coincide.
+Item i's slot (difficulty, task, answer) depends only on i, cycling through difficulties, then
+tasks, then answers, so every prefix is balanced: always giving one option scores chance on
+every task. Its audio depends only on (seed, i).
+
+Each record carries `metadata["facts"]`: the true claims about the clip, an ordered list of
+[subject, value] pairs in the words of the traces ("tone two" is "loud and high", "the count"
+is "two"), and `metadata["reasoning"]`, the cold-start think trace: a chain of claims
+"<Subject> is <value>." ending on "So the answer is <option>.". A share of traces is flawed
+(one claim is false; the conclusion is still right) and a share inconsistent (the trace
+concludes another option than the answer, which stays right), as real models' traces are;
+`metadata["trace"]` names the kind and `metadata["reasoning_clean"]` keeps the correct one.
+The rule judge (`judge.rule`) checks traces against the facts. Splits use different seeds:
+`split_seed(seed, "test")` is seed + 1_000_003, so train and test clips never coincide.
 """
 
 from __future__ import annotations
@@ -41,17 +51,20 @@ from audiothinker.data.records import DIFFICULTIES, AudioQA
 
 SAMPLE_RATE = 16_000
 MAX_SECONDS = 2.0
-"""Hard limit on clip length: the tiny test model sees 2 s of mel frames."""
+"""Hard limit on clip length: the shortest tiny model sees 2 s of mel frames."""
 SPLIT_SEED_OFFSETS = {"train": 0, "test": 1_000_003, "val": 2_000_006}
 """Seed offset of each split, so held-out items are drawn independently of the training ones."""
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bump when the audio or texts change, so cached sets on disk are rewritten."""
 
 LOW_HZ = (200.0, 350.0)
 HIGH_HZ = (1200.0, 2000.0)
-LEVELS = {"quiet": 0.08, "medium": 0.25, "loud": 0.75}  # peak amplitudes, ~10 dB apart
+LOUD_AMP = (0.45, 0.8)
+QUIET_AMP = (0.04, 0.09)  # ~20 dB below loud
+SLOT_START, SLOT_STEP, TONE_SECONDS = 0.1, 0.3, 0.2
+NOISE = 0.004
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six")
-ORDINALS = ("first", "second", "third")
+TRACE_KINDS = ("correct", "flawed", "inconsistent")
 
 
 def split_seed(seed: int, split: str) -> int:
@@ -60,123 +73,101 @@ def split_seed(seed: int, split: str) -> int:
     return seed + SPLIT_SEED_OFFSETS[split]
 
 
-# --------------------------------------------------------------------------- signal pieces
+# --------------------------------------------------------------------------- signal
 
 
-def _tone(rng: np.random.Generator, pitch: str, seconds: float, amp: float) -> np.ndarray:
-    """A sine of a random frequency in the pitch's band, with 10 ms fades against clicks."""
-    lo, hi = HIGH_HZ if pitch == "high" else LOW_HZ
-    freq = rng.uniform(lo, hi)
-    n = int(seconds * SAMPLE_RATE)
+@dataclass(frozen=True)
+class Tone:
+    pitch: str  # high | low
+    level: str  # loud | quiet
+
+
+def _tone_wave(rng: np.random.Generator, tone: Tone) -> np.ndarray:
+    """A sine of a random frequency in the pitch's band and amplitude in the level's range, 10 ms fades."""
+    lo, hi = HIGH_HZ if tone.pitch == "high" else LOW_HZ
+    amp = rng.uniform(*(LOUD_AMP if tone.level == "loud" else QUIET_AMP))
+    n = int(TONE_SECONDS * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
-    wav = amp * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
-    fade = min(int(0.01 * SAMPLE_RATE), n // 2)
+    wav = amp * np.sin(2 * np.pi * rng.uniform(lo, hi) * t + rng.uniform(0, 2 * np.pi))
+    fade = int(0.01 * SAMPLE_RATE)
     ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade))
     wav[:fade] *= ramp
     wav[n - fade :] *= ramp[::-1]
     return wav
 
 
-def _sequence(rng: np.random.Generator, pieces: list[np.ndarray], gap: tuple[float, float], noise: float) -> np.ndarray:
-    """Pieces separated by random gaps, placed at a random offset in a clip of at most MAX_SECONDS."""
-    gaps = [int(rng.uniform(*gap) * SAMPLE_RATE) for _ in pieces[1:]]
-    content = sum(len(p) for p in pieces) + sum(gaps)
-    max_len = int(MAX_SECONDS * SAMPLE_RATE)
-    total = int(rng.uniform(min(content + 0.1 * SAMPLE_RATE, max_len), max_len))
-    start = int(rng.integers(0, total - content + 1))
-    wav = rng.normal(0.0, noise, total)  # [T]
-    pos = start
-    for piece, g in zip(pieces, gaps + [0]):
+def render(rng: np.random.Generator, tones: Sequence[Tone]) -> np.ndarray:
+    """Tone k in slot k (start 0.1 + 0.3 k s, +-10 ms jitter) over faint noise; clip ends 0.1-0.3 s after the last."""
+    end = SLOT_START + SLOT_STEP * (len(tones) - 1) + TONE_SECONDS + rng.uniform(0.1, 0.3)
+    total = min(int(end * SAMPLE_RATE), int(MAX_SECONDS * SAMPLE_RATE))
+    wav = rng.normal(0.0, NOISE, total)  # [T]
+    for k, tone in enumerate(tones):
+        piece = _tone_wave(rng, tone)
+        pos = int((SLOT_START + SLOT_STEP * k + rng.uniform(-0.01, 0.01)) * SAMPLE_RATE)
         wav[pos : pos + len(piece)] += piece
-        pos += len(piece) + g
     return np.clip(wav, -0.99, 0.99).astype(np.float32)
 
 
-def _other(pitch: str) -> str:
-    return "low" if pitch == "high" else "high"
+def _other(x: str) -> str:
+    return {"high": "low", "low": "high", "loud": "quiet", "quiet": "loud", "odd": "even", "even": "odd",
+            "same": "different", "different": "same"}[x]
 
 
-def _words(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+def _random_tone(rng: np.random.Generator, pitch: str | None = None, level: str | None = None) -> Tone:
+    return Tone(pitch or str(rng.choice(["high", "low"])), level or str(rng.choice(["loud", "quiet"])))
 
 
 # --------------------------------------------------------------------------- tasks
-# Each builder: (rng, answer) -> (audio [T], facts, reasoning). The answer is chosen by the slot.
+# Each builder: (rng, answer) -> (tones, facts). facts: the ordered true claims [(subject, value)],
+# which are also the correct trace's claims, in order; the trace adds "So the answer is <answer>."
 
 
-def _pitch(rng: np.random.Generator, answer: str) -> tuple[np.ndarray, dict, str]:
-    wav = _sequence(rng, [_tone(rng, answer, rng.uniform(0.6, 1.5), rng.uniform(0.2, 0.5))], (0, 0), 0.01)
-    return wav, {"pitch": answer}, f"I hear one steady tone. It sounds {answer}. So the answer is {answer}."
+Facts = list[tuple[str, str]]
 
 
-def _presence(rng: np.random.Generator, answer: str) -> tuple[np.ndarray, dict, str]:
-    noise = rng.uniform(0.03, 0.08)
-    if answer == "tone":
-        pitch = str(rng.choice(["high", "low"]))
-        wav = _sequence(rng, [_tone(rng, pitch, rng.uniform(0.5, 1.2), rng.uniform(0.15, 0.35))], (0, 0), noise)
-        return wav, {"tone": True, "pitch": pitch}, (
-            f"I hear a hiss, and above it a steady {pitch} tone. So the answer is tone."
-        )
-    wav = _sequence(rng, [np.zeros(int(rng.uniform(0.5, 1.2) * SAMPLE_RATE))], (0, 0), noise)
-    reasoning = "I hear a hiss that stays the same, with no steady pitch in it. So the answer is only noise."
-    return wav, {"tone": False}, reasoning
+def _pitch(rng: np.random.Generator, answer: str) -> tuple[list[Tone], Facts]:
+    tone = _random_tone(rng, pitch=answer)
+    return [tone], [("the tone", tone.pitch)]
 
 
-def _count(rng: np.random.Generator, answer: str) -> tuple[np.ndarray, dict, str]:
-    n = NUMBERS.index(answer)
-    pitch = str(rng.choice(["high", "low"]))
-    beep = _tone(rng, pitch, rng.uniform(0.12, 0.18), rng.uniform(0.2, 0.5))
-    wav = _sequence(rng, [beep] * n, (0.12, 0.25), 0.01)
-    counted = ", ".join(NUMBERS[1 : n + 1])
-    return wav, {"beeps": n, "pitch": pitch}, (
-        f"I count the beeps one by one: {counted}. There are {answer} beeps. So the answer is {answer}."
-    )
+def _loudness(rng: np.random.Generator, answer: str) -> tuple[list[Tone], Facts]:
+    tone = _random_tone(rng, level=answer)
+    return [tone], [("the tone", tone.level)]
 
 
-def _order(rng: np.random.Generator, answer: str) -> tuple[np.ndarray, dict, str]:
-    first, second = answer, _other(answer)
-    tones = [_tone(rng, p, rng.uniform(0.3, 0.6), rng.uniform(0.2, 0.5)) for p in (first, second)]
-    wav = _sequence(rng, tones, (0.1, 0.3), 0.01)
-    return wav, {"order": [first, second]}, (
-        f"I hear two tones. The first tone is {first} and the second tone is {second}. "
-        f"The {first} one comes first. So the answer is {answer}."
-    )
+def _same_pitch(rng: np.random.Generator, answer: str) -> tuple[list[Tone], Facts]:
+    first = _random_tone(rng)
+    second = _random_tone(rng, pitch=first.pitch if answer == "same" else _other(first.pitch))
+    return [first, second], [("tone one", first.pitch), ("tone two", second.pitch)]
 
 
-def _majority(rng: np.random.Generator, answer: str) -> tuple[np.ndarray, dict, str]:
-    pitch = answer.split()[-1]
-    total = int(rng.integers(3, 7))
-    more = int(rng.integers(total // 2 + 1, total))  # unequal counts, both pitches present
-    seq = [pitch] * more + [_other(pitch)] * (total - more)
-    seq = [seq[i] for i in rng.permutation(total)]
-    dur, amp = rng.uniform(0.1, 0.13), rng.uniform(0.25, 0.5)
-    wav = _sequence(rng, [_tone(rng, p, dur, amp) for p in seq], (0.08, 0.12), 0.01)
-    n_high, n_low = seq.count("high"), seq.count("low")
-    big, small = max(n_high, n_low), min(n_high, n_low)
-    return wav, {"sequence": seq, "high": n_high, "low": n_low}, (
-        f"I hear {_words(seq)}. That is {NUMBERS[n_high]} high {'beep' if n_high == 1 else 'beeps'} and "
-        f"{NUMBERS[n_low]} low {'beep' if n_low == 1 else 'beeps'}. {NUMBERS[big].capitalize()} is more than "
-        f"{NUMBERS[small]}, so there are more {pitch} beeps. So the answer is {answer}."
-    )
+def _louder_pitch(rng: np.random.Generator, answer: str) -> tuple[list[Tone], Facts]:
+    loud_first = bool(rng.random() < 0.5)
+    other_pitch = str(rng.choice(["high", "low"]))  # the quiet tone's pitch is independent of the answer
+    loud, quiet = Tone(answer, "loud"), Tone(other_pitch, "quiet")
+    tones = [loud, quiet] if loud_first else [quiet, loud]
+    facts = [(f"tone {NUMBERS[k + 1]}", f"{t.level} and {t.pitch}") for k, t in enumerate(tones)]
+    return tones, facts + [("the louder", f"tone {NUMBERS[1 if loud_first else 2]}")]
 
 
-def _loudest_pitch(rng: np.random.Generator, answer: str) -> tuple[np.ndarray, dict, str]:
-    levels = [str(x) for x in rng.permutation(list(LEVELS))]
-    loud = levels.index("loud")
-    # The two softer tones: both the other pitch, or one of each, with equal chance, so the
-    # majority pitch of the clip is right only half the time.
-    others = [_other(answer)] * 2 if rng.random() < 0.5 else [answer, _other(answer)]
-    others = [others[i] for i in rng.permutation(2)]
-    pitches = others[:loud] + [answer] + others[loud:]
-    dur = rng.uniform(0.35, 0.45)
-    wav = _sequence(rng, [_tone(rng, p, dur, LEVELS[lv]) for p, lv in zip(pitches, levels)], (0.1, 0.15), 0.005)
-    described = " ".join(
-        f"The {ORDINALS[i]} tone is {lv} and {p}." for i, (p, lv) in enumerate(zip(pitches, levels))
-    )
-    facts = {"pitches": pitches, "levels": levels, "loudest": loud + 1}
-    return wav, facts, (
-        f"{described} The loudest one is the {ORDINALS[loud]} tone. Its pitch is {answer}. So the answer is {answer}."
-    )
+def _parity(attribute: str, marked: str) -> Callable[[np.random.Generator, str], tuple[list[Tone], Facts]]:
+    """Parity of the tones whose `attribute` is `marked`; the trace keeps a running count."""
+
+    def build(rng: np.random.Generator, answer: str) -> tuple[list[Tone], Facts]:
+        n = int(rng.integers(3, 5))
+        while True:  # rejection keeps every count of the right parity possible (0 to n)
+            tones = [_random_tone(rng) for _ in range(n)]
+            count = sum(getattr(t, attribute) == marked for t in tones)
+            if (count % 2 == 1) == (answer == "odd"):
+                break
+        facts: Facts = []
+        running = 0
+        for k, t in enumerate(tones):
+            running += getattr(t, attribute) == marked
+            facts += [(f"tone {NUMBERS[k + 1]}", getattr(t, attribute)), ("the count", NUMBERS[running])]
+        return tones, facts
+
+    return build
 
 
 @dataclass(frozen=True)
@@ -185,26 +176,66 @@ class Task:
     difficulty: str
     question: str
     choices: tuple[str, ...]
-    build: Callable[[np.random.Generator, str], tuple[np.ndarray, dict, str]]
+    build: Callable[[np.random.Generator, str], tuple[list[Tone], Facts]]
 
 
 TASKS: dict[str, tuple[Task, ...]] = {
     "easy": (
         Task("pitch", "easy", "Is the tone high or low?", ("high", "low"), _pitch),
-        Task("presence", "easy", "Is there a tone or only noise?", ("tone", "only noise"), _presence),
+        Task("loudness", "easy", "Is the tone loud or quiet?", ("loud", "quiet"), _loudness),
     ),
     "medium": (
-        Task("count", "medium", "How many beeps are there?", ("two", "three", "four"), _count),
-        Task("order", "medium", "Which tone comes first, the high one or the low one?", ("high", "low"), _order),
+        Task("same_pitch", "medium", "Do the two tones have the same pitch?", ("same", "different"), _same_pitch),
+        Task("louder_pitch", "medium", "Is the louder of the two tones high or low?", ("high", "low"), _louder_pitch),
     ),
     "hard": (
-        Task("majority", "hard", "Are there more high beeps or more low beeps?", ("more high", "more low"), _majority),
-        Task(
-            "loudest_pitch", "hard",
-            "Three tones play one after another. Is the loudest one high or low?", ("high", "low"), _loudest_pitch,
-        ),
+        Task("parity_high", "hard", "Is the number of high tones odd or even?", ("odd", "even"),
+             _parity("pitch", "high")),
+        Task("parity_loud", "hard", "Is the number of loud tones odd or even?", ("odd", "even"),
+             _parity("level", "loud")),
     ),
 }
+
+
+# --------------------------------------------------------------------------- traces
+
+
+def trace_text(facts: Sequence[tuple[str, str]], conclusion: str) -> str:
+    """The think trace: one sentence per claim, then the conclusion ("So the answer is X.")."""
+    return " ".join(f"{s[0].upper()}{s[1:]} is {v}." for s, v in facts) + f" So the answer is {conclusion}."
+
+
+def _false_value(rng: np.random.Generator, subject: str, value: str) -> str:
+    """A wrong value for one claim, of the same kind (a misheard pitch or level, a miscount)."""
+    if value in NUMBERS:
+        i = NUMBERS.index(value)
+        return NUMBERS[i + 1] if i == 0 or rng.random() < 0.5 else NUMBERS[i - 1]
+    if value.startswith("tone "):
+        return "tone two" if value == "tone one" else "tone one"
+    words = value.split(" and ")
+    k = int(rng.integers(len(words)))
+    words[k] = _other(words[k])
+    return " and ".join(words)
+
+
+def cold_start_trace(rng: np.random.Generator, facts: Facts, answer: str, choices: Sequence[str],
+                     shares: tuple[float, float]) -> tuple[str, str]:
+    """(kind, trace): correct, flawed (one false claim, right conclusion) or inconsistent (another conclusion).
+
+    shares: (flawed, inconsistent) probabilities; drawn after the audio, so they never change it.
+    """
+    u = rng.random()
+    if u < shares[0]:
+        k = int(rng.integers(len(facts)))
+        wrong = list(facts)
+        wrong[k] = (facts[k][0], _false_value(rng, *facts[k]))
+        return "flawed", trace_text(wrong, answer)
+    if u < shares[0] + shares[1]:
+        return "inconsistent", trace_text(facts, str(rng.choice([c for c in choices if c != answer])))
+    return "correct", trace_text(facts, answer)
+
+
+# --------------------------------------------------------------------------- items
 
 
 def _slot(i: int, difficulties: Sequence[str]) -> tuple[Task, str]:
@@ -215,33 +246,34 @@ def _slot(i: int, difficulties: Sequence[str]) -> tuple[Task, str]:
     return task, task.choices[(i // (d * len(tasks))) % len(task.choices)]
 
 
-def generate_items(
-    n: int, seed: int, difficulties: Sequence[str] = DIFFICULTIES
-) -> list[AudioQA]:
-    """n synthetic items with in-memory audio (float32 [T] at 16 kHz); the same (n, seed) gives the same items."""
+def check_levels(difficulties: Sequence[str]) -> None:
     unknown = [d for d in difficulties if d not in TASKS]
     if unknown or not difficulties:
-        raise ValueError(f"unknown difficulties {unknown or difficulties!r}; valid: {list(TASKS)}")
+        raise ValueError(f"unknown difficulties {unknown or list(difficulties)!r}; valid: {list(TASKS)}")
+
+
+def generate_items(n: int, seed: int, difficulties: Sequence[str] = DIFFICULTIES,
+                   trace_shares: tuple[float, float] = (0.0, 0.0)) -> list[AudioQA]:
+    """n items with in-memory audio (float32 [T] at 16 kHz); the same (n, seed) gives the same items.
+
+    trace_shares: (flawed, inconsistent) shares of the cold-start traces (metadata["reasoning"]).
+    """
+    check_levels(difficulties)
     items = []
     for i in range(n):
         task, answer = _slot(i, difficulties)
         rng = np.random.default_rng([seed, i])  # item i does not depend on n
-        wav, facts, reasoning = task.build(rng, answer)
+        tones, facts = task.build(rng, answer)
+        wav = render(rng, tones)
         assert len(wav) <= MAX_SECONDS * SAMPLE_RATE, (task.name, len(wav))
-        items.append(
-            AudioQA(
-                id=f"syn-{seed}-{i:05d}",
-                audio=wav,
-                question=task.question,
-                choices=list(task.choices),
-                answer=answer,
-                sampling_rate=SAMPLE_RATE,
-                task=task.name,
-                category="synthetic",
-                difficulty=task.difficulty,
-                metadata={"reasoning": reasoning, "facts": facts},
-            )
-        )
+        kind, reasoning = cold_start_trace(rng, facts, answer, task.choices, trace_shares)
+        items.append(AudioQA(
+            id=f"syn-{seed}-{i:05d}", audio=wav, question=task.question, choices=list(task.choices),
+            answer=answer, sampling_rate=SAMPLE_RATE, task=task.name, category="synthetic",
+            difficulty=task.difficulty,
+            metadata={"reasoning": reasoning, "trace": kind, "reasoning_clean": trace_text(facts, answer),
+                      "facts": [list(f) for f in facts]},
+        ))
     return items
 
 
@@ -251,6 +283,7 @@ def write_synthetic(
     seed: int,
     split: str = "train",
     difficulties: Sequence[str] = DIFFICULTIES,
+    trace_shares: tuple[float, float] = (0.0, 0.0),
 ) -> Path:
     """Write <out_dir>/<split>.jsonl (our `jsonl` schema) and <out_dir>/<split>/*.wav; return the JSONL path.
 
@@ -258,16 +291,18 @@ def write_synthetic(
     parameters is kept as is; otherwise it is rewritten and stale WAVs of the split removed.
     The JSONL is renamed into place last, so an interrupted write never looks complete.
     """
+    check_levels(difficulties)
     out_dir = Path(out_dir)
     jsonl = out_dir / f"{split}.jsonl"
     wav_dir = out_dir / split
-    params = {"n": n, "seed": split_seed(seed, split), "difficulties": list(difficulties), "version": GENERATOR_VERSION}
+    params = {"n": n, "seed": split_seed(seed, split), "difficulties": list(difficulties),
+              "trace_shares": list(trace_shares), "version": GENERATOR_VERSION}
     stamp = out_dir / f"{split}.params.json"
     if _is_complete(jsonl, stamp, wav_dir, params):
         return jsonl
 
     stamp.unlink(missing_ok=True)  # a half-rewritten set must not pass for the old one
-    items = generate_items(n, params["seed"], difficulties)
+    items = generate_items(n, params["seed"], difficulties, trace_shares)
     wav_dir.mkdir(parents=True, exist_ok=True)
     lines, names = [], set()
     for item in items:

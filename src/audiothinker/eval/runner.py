@@ -310,7 +310,8 @@ def _resume(out: Path, identity: dict[str, Any], restart: bool) -> list[dict[str
 
 
 def _judge_backend(args: argparse.Namespace) -> str:
-    """Explicit choice, else the rule judge for our schema (synthetic data) and none for real benchmarks."""
+    """Explicit choice, else the rule judge for our schema (synthetic data; dropped in `_generate` when the records
+    carry no facts) and none for real benchmarks."""
     if args.judge_backend:
         return args.judge_backend
     return "rule" if args.benchmark == "jsonl" else "none"
@@ -456,10 +457,15 @@ def _generate(args: argparse.Namespace, io: BenchmarkIO, todo: list[AudioQA], pa
     import torch
 
     from audiothinker.config import ModelConfig
+    from audiothinker.judge.rule import record_facts, require_facts
     from audiothinker.models.loading import load_policy
 
     torch.manual_seed(args.seed)
     judge = build_eval_judge(args)
+    if _judge_backend(args) == "rule" and any(record_facts(r) is None for r in todo):
+        if args.judge_backend == "rule":  # asked for explicitly on data it cannot judge: stop
+            require_facts(todo, args.data)
+        judge = None  # the default for jsonl that is not the synthetic set: no judge
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     policy = load_policy(ModelConfig(name_or_path=args.model, dtype=args.dtype), cache_dir=args.models_cache)
     if args.engine == "hf":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -14,6 +14,10 @@ class JudgeRequest:
     choices: tuple[str, ...]
     think: str
     answer: str
+    facts: tuple[tuple[str, str], ...] | None = field(default=None, compare=False)
+    """The item's true facts as (subject, value) claims, where the data generator knows them (the synthetic
+    set); only the rule judge reads them. Not part of equality: an LLM judge, which never sees them, caches
+    identical texts as one request."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ raises for a failed request. The trainer fills Nones with `rewards.fill_missing`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -223,7 +224,8 @@ class RuleJudgeAdapter:
 
     def check(self) -> CheckReport:
         t0 = time.perf_counter()
-        (verdict,) = self.inner.judge([SAMPLE_REQUEST])
+        # The rule judge scores R_t against the item's facts; the sample's one claim is "that is a piano".
+        (verdict,) = self.inner.judge([dataclasses.replace(SAMPLE_REQUEST, facts=(("that", "a piano"),))])
         return CheckReport(type(self.inner).__name__, time.perf_counter() - t0, verdict, False)
 
     def close(self) -> None:

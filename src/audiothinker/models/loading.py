@@ -133,6 +133,10 @@ def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str
 
     if cfg.freeze_audio_tower and audio_tower is not None:
         audio_tower.requires_grad_(False)
+    if cfg.cache_audio_features:
+        from audiothinker.models import feature_cache
+
+        feature_cache.install(policy, audio_tower if family == "qwen2_audio" else None)
     if cfg.gradient_checkpointing:
         policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         policy.model.config.use_cache = False

@@ -94,7 +94,12 @@ def train(cfg: Config, resume: bool = False) -> Path:
     out = Path(cfg.output_dir)
     preset = get_preset(cfg.reward.preset)
     with acc.main_process_first():
-        records, load_result = load_training_records(*training_file(cfg), cfg)
+        train_path, train_format = training_file(cfg)
+        records, load_result = load_training_records(train_path, train_format, cfg)
+    if cfg.judge.backend == "rule" and (preset.consistency or preset.think_quality):
+        from audiothinker.judge.rule import require_facts
+
+        require_facts(records, str(train_path))  # the rule judge knows the synthetic set's facts, nothing else
     if acc.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))

@@ -7,6 +7,7 @@ from typing import Callable
 
 from audiothinker.data.records import AudioQA
 from audiothinker.judge.base import Judge, JudgeRequest
+from audiothinker.judge.rule import record_facts
 from audiothinker.parsing import is_correct, parse_completion
 from audiothinker.rewards import (
     Preset,
@@ -71,7 +72,8 @@ def score_batch(
         # Only think completions reach the judge; R_c matters only when the answer is correct.
         idx = [i for i in range(n) if think[i] and parsed[i].think and (preset.think_quality or correct[i])]
         reqs = [
-            JudgeRequest(owners[i].question, tuple(owners[i].choices), parsed[i].think or "", parsed[i].answer or "")
+            JudgeRequest(owners[i].question, tuple(owners[i].choices), parsed[i].think or "", parsed[i].answer or "",
+                         record_facts(owners[i]))
             for i in idx
         ]
         verdicts = judge.judge(reqs, consistency=preset.consistency, quality=preset.think_quality) if reqs else []

@@ -1,0 +1,159 @@
+"""The demo's held-out evaluations: each preset with its own prompt, the cold start forced into each mode,
+and the judge's think quality of every think completion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from audiothinker.demo.plan import PROMPTS, Stages
+
+
+def load_eval_model(path: str):
+    from audiothinker.config import ModelConfig
+    from audiothinker.models.loading import load_policy
+
+    # The demo's audio tower is frozen at its random init, so its outputs are cached across evaluations.
+    policy = load_policy(ModelConfig(name_or_path=path, dtype="float32", freeze_audio_tower=True,
+                                     cache_audio_features=True))
+    policy.model.eval()
+    return policy
+
+
+def think_quality(rows: list[dict], records: list, judge: Any) -> None:
+    """Adds `think_quality` (the judge's R_t, 0..1) to every well-formed think row, None elsewhere."""
+    from audiothinker.judge.base import JudgeRequest
+    from audiothinker.judge.rule import record_facts
+    from audiothinker.parsing import parse_completion
+
+    by_id = {r.id: r for r in records}
+    idx, reqs = [], []
+    for i, row in enumerate(rows):
+        row["think_quality"] = None
+        parsed = parse_completion(row["raw_output"])
+        if parsed.valid and parsed.thinks and parsed.think:
+            rec = by_id[row["id"]]
+            idx.append(i)
+            reqs.append(JudgeRequest(rec.question, tuple(rec.choices), parsed.think, parsed.answer or "",
+                                     record_facts(rec)))
+    verdicts = judge.judge(reqs, consistency=False, quality=True) if reqs else []
+    for i, v in zip(idx, verdicts):
+        rows[i]["think_quality"] = v.quality
+
+
+def quality_summary(rows: list[dict]) -> dict[str, Any]:
+    """Mean think quality over the judged think rows, overall and by difficulty (None where there are none)."""
+    def mean(sel: list[dict]) -> float | None:
+        q = [r["think_quality"] for r in sel if r.get("think_quality") is not None]
+        return sum(q) / len(q) if q else None
+
+    levels = sorted({r.get("difficulty") for r in rows if r.get("difficulty")})
+    return {"think_quality": mean(rows),
+            "think_quality_by_difficulty": {d: mean([r for r in rows if r.get("difficulty") == d]) for d in levels}}
+
+
+def evaluate(path: str, records: list, prompt: str, judge: Any, max_new_tokens: int, out: Path) -> dict[str, Any]:
+    """Greedy evaluation of the model at `path` with `prompt`; rows and summary go under `out`."""
+    import torch
+
+    from audiothinker.eval.runner import evaluate_policy
+
+    policy = load_eval_model(path)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        result = evaluate_policy(policy, policy.model, records, prompt, batch_size=48, max_new_tokens=max_new_tokens,
+                                 judge=judge, progress=True)
+    think_quality(result.rows, records, judge)
+    summary = {**result.summary, **quality_summary(result.rows)}
+    write_rows(out / "rows.jsonl", result.rows)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: int, out: Path) -> dict[str, Any]:
+    """The model's accuracy when made to think, and when made to answer directly (adaptive prompt).
+
+    The first tag (<think> or <answer>) is appended to every prompt, so the model continues in
+    that mode; this measures whether its own think traces help it, item for item.
+    """
+    import torch
+
+    from audiothinker.eval.report import summarize
+    from audiothinker.eval.runner import score_completions
+    from audiothinker.models.base import PromptBatch
+    from audiothinker.rollout import SamplingParams, build_engine
+    from audiothinker.trainer.data import prompt_batch
+
+    policy = load_eval_model(path)
+    engine = build_engine("hf", policy)
+    params = SamplingParams(do_sample=False, max_new_tokens=max_new_tokens)
+    summaries = {}
+    for mode, tag in (("think", "<think>"), ("no_think", "<answer>")):
+        tag_ids = policy.tokenizer(tag, add_special_tokens=False)["input_ids"]
+        rows = []
+        for start in range(0, len(records), 48):
+            chunk = records[start : start + 48]
+            b = prompt_batch(policy, chunk, "adaptive", None)
+            col = torch.tensor([tag_ids] * len(b))  # [B, t]; prompts are left-padded, so the tag goes on the right
+            mask = torch.cat([b.attention_mask, torch.ones_like(col)], 1)
+            forced = PromptBatch(torch.cat([b.input_ids, col], 1), mask, b.audio, b.texts)
+            with torch.no_grad():
+                rollout = engine.generate(forced, 1, params)
+            rows += score_completions(chunk, [tag + t for t in rollout.texts], rollout.truncated.tolist(), judge=judge)
+        think_quality(rows, records, judge)
+        write_rows(out / f"forced_{mode}_rows.jsonl", rows)
+        summaries[mode] = {**summarize(rows), **quality_summary(rows)}
+    return summaries
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def build_judge(backend: str, base_url: str | None, model: str | None) -> Any:
+    """The judge of the evaluations' inconsistency rate and think quality (RL builds its own from the same settings)."""
+    if backend == "rule":
+        from audiothinker.judge import RuleJudge
+
+        return RuleJudge()
+    from audiothinker.config import JudgeConfig
+    from audiothinker.judge.factory import build_judge as factory
+
+    judge = factory(JudgeConfig(backend=backend, base_url=base_url, **({"model": model} if model else {})))
+    if hasattr(judge, "check"):
+        judge.check()
+    return judge
+
+
+class Evaluations:
+    """Every held-out evaluation of one demo run, each a stage; results are kept on the instance for the report."""
+
+    def __init__(self, stages: Stages, out: Path, records: list, judge: Any, max_new_tokens: int, key: dict):
+        self.stages, self.out, self.records, self.judge = stages, out, records, judge
+        self.max_new_tokens = max_new_tokens
+        self.key = {**key, "max_new_tokens": max_new_tokens}  # test data and judge
+        self.summaries: dict[str, dict] = {}  # run name -> greedy summary
+        self.forced: dict[str, dict] = {}
+
+    def _eval(self, name: str, path: str, prompt: str, model_key: dict) -> dict:
+        d = self.out / name
+        key = {**self.key, "model": model_key, "prompt": prompt}
+        return self.stages.run(f"eval: {name} ({prompt} prompt)", d, key, evaluate, path, self.records, prompt,
+                               self.judge, self.max_new_tokens, d)
+
+    def cold_start(self, path: str, model_key: dict) -> None:
+        """The cold start with the adaptive prompt ("prompt only"), and forced into each mode."""
+        self.summaries["cold_start"] = self._eval("cold_start", path, "adaptive", model_key)
+        forced_dir = self.out / "forced"
+        self.forced = self.stages.run("eval: cold start, forced modes", forced_dir, {**self.key, "model": model_key},
+                                      forced_mode_summaries, path, self.records, self.judge, self.max_new_tokens,
+                                      forced_dir)
+
+    def preset(self, name: str, path: str, model_key: dict) -> None:
+        self.summaries[name] = self._eval(name, path, PROMPTS[name], model_key)
+
+
+def read_rows(directory: Path) -> list[dict]:
+    return [json.loads(line) for line in (directory / "rows.jsonl").read_text().splitlines() if line.strip()]

@@ -1,0 +1,98 @@
+"""The demo's sizes (`DemoPlan`), its presets and their prompts, and the stage runner that reuses finished stages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audiothinker.rewards.core import PRESETS as REWARD_PRESETS
+
+RECIPES = Path(__file__).resolve().parents[3] / "recipes" / "demo"
+"""The demo's configs (a source checkout's recipes/demo); `--recipes` points elsewhere."""
+PRESETS = ("grpo", "grpo_cot", "atar", "atar_cr", "atar_cr_tr")
+"""The paper's Table 1 rows, each trained from the same cold start."""
+PROMPTS = {p: REWARD_PRESETS[p].prompt for p in PRESETS}
+"""Each preset's training prompt (SPEC section 3: no_think, think, adaptive x3); its evaluation uses it too."""
+TRACE_SHARES = (0.15, 0.15)
+"""Shares of flawed (one false fact) and inconsistent (another conclusion) cold-start traces: R_t and R_c
+have something to fix, as in real models' traces."""
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Sizes of one demo run; everything else is in recipes/demo/*.yaml."""
+
+    train_items: int
+    """Synthetic training items (cold start and RL draw from the same set)."""
+    test_items: int
+    """Held-out items (test split, another seed) for every evaluation."""
+    sft_steps: int
+    """Cold-start optimizer steps."""
+    rl_steps: int
+    """GRPO steps per preset (T of the ATAR schedule)."""
+    rl_eval_steps: int = 0
+    """Evaluate on the held-out split every N RL steps (the held-out curve); 0 = only the final evaluation."""
+    rl_eval_items: int = 48
+    """Held-out items of those periodic evaluations."""
+    hidden: int = 64
+    """Width of the tiny model (language model and audio encoder; heads are 32 wide)."""
+    layers: int = 2
+    """Language-model layers."""
+    audio_layers: int = 0
+    """Audio-encoder transformer layers on top of its conv front end (frozen at their random init and cached,
+    see recipes/demo/sft.yaml); 0 keeps the front end's frame-local features as they are."""
+    rl_batch: int = 16
+    """Prompts per RL step (x rollout.num_generations completions)."""
+    rl_generations: int = 8
+    """Completions per prompt (G)."""
+    max_new_tokens: int | None = None
+    """Completion limit of RL and evaluation; None: recipes/demo/rl.yaml's (room for the longest trace)."""
+    think_fraction: float = 0.65
+    """Cold start: chance of a think target under the adaptive prompt, the same for every item (so the
+    prompt-only model leans to thinking everywhere, flat across difficulties)."""
+
+
+PLANS: dict[str, DemoPlan] = {
+    "full": DemoPlan(train_items=1600, test_items=240, sft_steps=500, rl_steps=40),
+    "quick": DemoPlan(train_items=160, test_items=36, sft_steps=40, rl_steps=3, rl_batch=8, rl_generations=4),
+    "smoke": DemoPlan(train_items=24, test_items=12, sft_steps=2, rl_steps=1, hidden=32, layers=1, rl_batch=4,
+                      rl_generations=2, max_new_tokens=24),
+}
+
+
+class Stages:
+    """Runs named stages in order; a finished stage is reused when its key is the one it was made with.
+
+    A stage's key holds everything its output depends on: its own settings and the keys of the stages
+    it reads from (`key(...)` chains them), so a change of, say, the RL steps reruns RL and its
+    evaluations but reuses the data, the model and the cold start.
+    """
+
+    def __init__(self, console: Any):
+        self.console = console
+        self.timings: dict[str, float] = {}
+        self.start = time.perf_counter()
+
+    def run(self, name: str, directory: Path, key: dict[str, Any], fn, *args, **kwargs) -> Any:
+        stamp = directory / "demo_stage.json"
+        key = json.loads(json.dumps(key, default=str))  # as it reads back from the stamp
+        if stamp.is_file():
+            saved = json.loads(stamp.read_text())
+            if saved.get("key") == key:
+                self.console.print(f"[dim]reusing {name} ({directory})[/]")
+                self.timings[name] = 0.0
+                return saved["result"]
+        if directory.exists():
+            shutil.rmtree(directory)  # a half-done stage (or another setting's) must not leak into this one
+        directory.mkdir(parents=True)
+        elapsed = time.perf_counter() - self.start
+        self.console.rule(f"[bold]{name}[/]  (demo time {elapsed / 60:.1f} min)")
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs)
+        self.timings[name] = time.perf_counter() - t0
+        stamp.write_text(json.dumps({"key": key, "result": result}, default=str))
+        return result

@@ -1,0 +1,196 @@
+"""The demo's report: Table 1 and Figure 2 analogues, the forced-mode table, targets, curves and timings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from audiothinker.demo.plan import PRESETS, PROMPTS, DemoPlan
+
+LEVELS = ("easy", "medium", "hard")
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def run_label(name: str) -> str:
+    return "cold start (adaptive prompt)" if name == "cold_start" else f"{name} ({PROMPTS[name]} prompt)"
+
+
+def table1(summaries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Accuracy and no-think rate by difficulty, inconsistency and think quality, one row per run (%)."""
+    head = ["run", "acc", *[f"acc {d}" for d in LEVELS], "no-think", *[f"nt {d}" for d in LEVELS],
+            "inconsistent", "think quality", "format"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for name, s in summaries.items():
+        d = s["by_difficulty"]
+        cells = [_pct(s["accuracy"]), *[_pct(d[lv]["accuracy"]) for lv in LEVELS], _pct(s["no_think_rate"]),
+                 *[_pct(d[lv]["no_think_rate"]) for lv in LEVELS], _pct(s.get("inconsistency_rate")),
+                 _pct(s.get("think_quality")), _pct(s.get("format_rate"))]
+        lines.append(f"| {run_label(name)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def forced_table(forced: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    lines = ["| forced mode | all | " + " | ".join(LEVELS) + " | think quality |", "|---|---:|" + "---:|" * 4]
+    for mode, s in forced.items():
+        cells = [_pct(s["accuracy"]), *[_pct(s["by_difficulty"][d]["accuracy"]) for d in LEVELS],
+                 _pct(s.get("think_quality"))]
+        lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def task_table(summaries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    tasks = list(summaries["cold_start"]["by_task"])
+    lines = ["| task | " + " | ".join(f"{n}: acc / no-think" for n in summaries) + " |",
+             "|---|" + "---:|" * len(summaries)]
+    for t in tasks:
+        cells = []
+        for s in summaries.values():
+            g = s["by_task"].get(t)
+            cells.append("-" if g is None else f"{100 * g['accuracy']:.0f} / {100 * g['no_think_rate']:.0f}")
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def targets_table(checks: list[dict[str, Any]]) -> list[str]:
+    return ["| target | measured | reached |", "|---|---|---|",
+            *[f"| {c['target']} | {c['text']} | {'yes' if c['ok'] else 'no'} |" for c in checks]]
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def plot_curves(path: Path, metrics: dict[str, list[dict]]) -> Path:
+    """Reward, training-batch accuracy and think rate over RL steps, one line per preset."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 3.4))
+    FigureCanvasAgg(fig)
+    panels = [("reward/total_mean", "reward (batch mean)"), ("accuracy", "accuracy (training batch)"),
+              ("think_rate", "think rate (training batch)")]
+    for k, (key, title) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        for preset, rows in metrics.items():
+            pts = [(r["step"], r[key]) for r in rows if key in r]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=preset)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("RL step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110)
+    return path
+
+
+def plots(out: Path, summaries: Mapping[str, Mapping[str, Any]], metrics: dict[str, list[dict]]) -> list[Path]:
+    """Table 1 bars (accuracy by difficulty), Figure 2 bars (no-think rate by difficulty), RL curves."""
+    from audiothinker.eval.report import bar_plot, compare_runs
+
+    named = {run_label(n): s for n, s in summaries.items()}
+    paths = compare_runs(named, out)
+    fig2 = {run_label(n): summaries[n] for n in ("cold_start", "atar_cr_tr")}
+    no_think = bar_plot(out / "figure2_no_think_rate.png", list(LEVELS),
+                        {name: [s["by_difficulty"][d]["no_think_rate"] for d in LEVELS] for name, s in fig2.items()},
+                        "no-think rate by difficulty (Figure 2 analogue)", "no-think (%)")
+    return [plot_curves(out / "rl_curves.png", metrics), no_think,
+            *[p for p in paths.values() if p.suffix == ".png"]]
+
+
+def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, summaries: Mapping[str, Any],
+                 forced: Mapping[str, Any], checks: list[dict], pngs: list[Path]) -> list[str]:
+    """The Markdown of one seed's report."""
+    gains = ", ".join(f"{d} {100 * (forced['think']['by_difficulty'][d]['accuracy'] - g['accuracy']):+.1f}"
+                      for d, g in forced["no_think"]["by_difficulty"].items())
+    return [
+        "# Audio-Thinker demo: a tiny audio LM learns when to think",
+        "",
+        f"Plan `{plan_name}`, seed {seed}: {json.dumps(dataclasses.asdict(plan))}. Judge for R_c/R_t, the "
+        f"inconsistency rate and think quality: `{judge_backend}`. Held-out test split (another seed), greedy.",
+        "",
+        "## Does thinking help the cold-start model? (before any RL)",
+        "",
+        "Accuracy (%) of the cold start made to think (prompt + `<think>`) or to answer directly "
+        "(prompt + `<answer>`). ATAR pays a correct direct answer twice a correct think answer, so RL "
+        "can only learn to think where the model's own traces raise accuracy.",
+        "",
+        *forced_table(forced),
+        "",
+        f"Think minus direct accuracy, in points: {gains}.",
+        "",
+        "## Table 1 analogue: accuracy (%) by difficulty, each preset with its own prompt",
+        "",
+        *table1(summaries),
+        "",
+        "nt = no-think rate (%); inconsistent = think completions whose stated conclusion is not the answer "
+        "(% of well-formed think completions); think quality = mean R_t of the think completions (%).",
+        "",
+        "## Targets",
+        "",
+        *targets_table(checks),
+        "",
+        "## Accuracy / no-think rate by task (%)",
+        "",
+        *task_table({k: summaries[k] for k in ("cold_start", "grpo", "atar_cr_tr")}),
+        "",
+        "## Plots",
+        "",
+        *[f"![{p.stem}]({p.name})" for p in pngs],
+        "",
+    ]
+
+
+def timing_lines(timings: Mapping[str, float], cpu: Mapping[str, float]) -> list[str]:
+    return ["## Time", "", f"Wall {timings.get('total', 0) / 60:.1f} min; CPU time of the process (user + sys) "
+            f"{cpu['user'] / 60:.1f} + {cpu['sys'] / 60:.1f} min. Shared machines inflate wall time.", "",
+            "| stage | seconds |", "|---|---:|", *[f"| {k} | {v:.0f} |" for k, v in timings.items()], ""]
+
+
+def write_report(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_backend: str,
+                 summaries: dict, forced: dict, checks: list[dict], timings: dict, cpu: dict) -> tuple[Path, list[str]]:
+    """report.md + report.json + PNGs under `out`; returns the report path and the lines to print."""
+    metrics = {p: read_metrics(out / p) for p in PRESETS}
+    pngs = plots(out, summaries, metrics)
+    lines = report_lines(plan_name, plan, seed, judge_backend, summaries, forced, checks, pngs)
+    report = out / "report.md"
+    report.write_text("\n".join(lines + timing_lines(timings, cpu)))
+    (out / "report.json").write_text(json.dumps(
+        {"plan": plan_name, "seed": seed, "summaries": summaries, "forced": forced, "targets": checks,
+         "timings": timings, "cpu": cpu}, indent=2, default=str))
+    return report, [*table1(summaries), "", *forced_table(forced), "", *targets_table(checks)]
+
+
+def seeds_report(out: Path, seeds: list[int], target_rows: list[dict], metric_rows: list[dict],
+                 wall: float, cpu: Mapping[str, float]) -> tuple[Path, list[str]]:
+    """<out>/report.md over several seeds: each target's value per seed, how often it held, mean and spread."""
+    def num(x: float | None, pct: bool = True) -> str:
+        return "-" if x is None else (f"{100 * x:.1f}" if pct else f"{x:+.2f}")
+
+    tlines = ["| target | " + " | ".join(f"seed {s}" for s in seeds) + " | held | mean | sd |",
+              "|---|" + "---|" * len(seeds) + "---:|---:|---:|"]
+    for t in target_rows:
+        tlines.append(f"| {t['target']} | " + " | ".join(t["values"][s] for s in seeds)
+                      + f" | {t['held']}/{t['seeds']} | {num(t['mean'], False)} | {num(t['sd'], False)} |")
+    mlines = ["| run | figure (%) | mean | sd | min | max |", "|---|---|---:|---:|---:|---:|"]
+    for m in metric_rows:
+        mlines.append(f"| {m['run']} | {m['metric']} | {num(m['mean'])} | {num(m['sd'])} | {num(m['min'])} | "
+                      f"{num(m['max'])} |")
+    lines = ["# Audio-Thinker demo over seeds " + ", ".join(map(str, seeds)), "",
+             "Each seed is a full demo (data, model init, cold start, five RL runs, evaluation) under "
+             "`seed-<s>/`, with its own report.md.", "", "## Targets", "", *tlines, "",
+             "## Figures, mean and spread over seeds", "", *mlines, "",
+             f"Wall {wall / 60:.1f} min in all; CPU time (user + sys) {cpu['user'] / 60:.1f} + "
+             f"{cpu['sys'] / 60:.1f} min.",
+             ""]
+    report = out / "report.md"
+    report.write_text("\n".join(lines))
+    (out / "report.json").write_text(json.dumps({"seeds": seeds, "targets": target_rows, "metrics": metric_rows,
+                                                 "wall": wall, "cpu": cpu}, indent=2, default=str))
+    return report, tlines

@@ -1,0 +1,110 @@
+"""The behaviours the demo must show (issue: the demo shows the paper's effect), measured; and their spread over seeds.
+
+Pure functions of evaluation summaries (`eval.report.summarize` dicts, plus `think_quality`).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+Summary = Mapping[str, Any]
+
+
+def _d(s: Summary, level: str, key: str) -> float:
+    return s["by_difficulty"][level][key]
+
+
+def no_think_gap(s: Summary) -> float:
+    """No-think rate on easy items minus that on hard items."""
+    return _d(s, "easy", "no_think_rate") - _d(s, "hard", "no_think_rate")
+
+
+def forced_gain(forced: Mapping[str, Summary], level: str) -> float:
+    """Accuracy made to think minus accuracy made to answer directly, on one difficulty."""
+    return _d(forced["think"], level, "accuracy") - _d(forced["no_think"], level, "accuracy")
+
+
+def _halved(atar: float | None, atar_cr: float | None) -> bool:
+    return atar is not None and atar_cr is not None and atar_cr <= atar / 2 and atar > 0
+
+
+# Each target: (name, measure(summaries, forced) -> float | None, holds(value) -> bool, format of the value).
+TARGETS: list[tuple[str, Callable[[Mapping[str, Summary], Mapping[str, Summary]], Any], Callable[[Any], bool]]] = [
+    ("before RL, forced modes: think - direct accuracy on hard >= +0.30",
+     lambda s, f: forced_gain(f, "hard"), lambda v: v >= 0.30),
+    ("before RL, forced modes: think - direct accuracy on easy within +-0.05",
+     lambda s, f: forced_gain(f, "easy"), lambda v: abs(v) <= 0.05),
+    ("atar_cr_tr: no-think rate easy - hard >= 0.30",
+     lambda s, f: no_think_gap(s["atar_cr_tr"]), lambda v: v >= 0.30),
+    ("cold start (prompt only): no-think rate easy - hard within +-0.10",
+     lambda s, f: no_think_gap(s["cold_start"]), lambda v: abs(v) <= 0.10),
+    ("atar_cr halves atar's think/answer inconsistency rate",
+     lambda s, f: (s["atar"].get("inconsistency_rate"), s["atar_cr"].get("inconsistency_rate")),
+     lambda v: _halved(*v)),
+    ("accuracy on hard: atar_cr_tr >= grpo",
+     lambda s, f: _d(s["atar_cr_tr"], "hard", "accuracy") - _d(s["grpo"], "hard", "accuracy"), lambda v: v >= 0),
+    ("accuracy on hard: atar_cr_tr >= grpo_cot",
+     lambda s, f: _d(s["atar_cr_tr"], "hard", "accuracy") - _d(s["grpo_cot"], "hard", "accuracy"), lambda v: v >= 0),
+    ("accuracy overall: atar_cr_tr > cold start",
+     lambda s, f: s["atar_cr_tr"]["accuracy"] - s["cold_start"]["accuracy"], lambda v: v > 0),
+]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, tuple):
+        return " vs ".join("n/a" if x is None else f"{x:.2f}" for x in v)
+    return f"{v:+.2f}"
+
+
+def targets(summaries: Mapping[str, Summary], forced: Mapping[str, Summary]) -> list[dict[str, Any]]:
+    """[{target, value (number or pair), text, ok}] for one seed; summaries by run name, forced by mode."""
+    out = []
+    for name, measure, holds in TARGETS:
+        v = measure(summaries, forced)
+        out.append({"target": name, "value": v, "text": _fmt(v), "ok": bool(holds(v))})
+    return out
+
+
+def spread(values: Sequence[float | None]) -> dict[str, Any]:
+    """Mean, sample standard deviation, min and max of the values that exist."""
+    xs = [v for v in values if v is not None]
+    if not xs:
+        return {"mean": None, "sd": None, "min": None, "max": None, "n": 0}
+    return {"mean": statistics.fmean(xs), "sd": statistics.stdev(xs) if len(xs) > 1 else 0.0,
+            "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def aggregate_targets(per_seed: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per target: its value at each seed, how many seeds it held at, mean and spread of the value."""
+    seeds = list(per_seed)
+    rows = []
+    for k, (name, _, _) in enumerate(TARGETS):
+        vals = [per_seed[s][k]["value"] for s in seeds]
+        flat = [v[1] - v[0] if isinstance(v, (tuple, list)) and None not in v else v for v in vals]
+        flat = [None if isinstance(v, (tuple, list)) else v for v in flat]
+        rows.append({"target": name, "held": sum(per_seed[s][k]["ok"] for s in seeds), "seeds": len(seeds),
+                     "values": {s: per_seed[s][k]["text"] for s in seeds}, **spread(flat)})
+    return rows
+
+
+METRICS: list[tuple[str, str, Callable[[Summary], float | None]]] = [
+    (run, label, fn)
+    for run in ("cold_start", "grpo", "grpo_cot", "atar", "atar_cr", "atar_cr_tr")
+    for label, fn in (
+        ("accuracy", lambda s: s["accuracy"]),
+        ("accuracy hard", lambda s: _d(s, "hard", "accuracy")),
+        ("no-think easy", lambda s: _d(s, "easy", "no_think_rate")),
+        ("no-think hard", lambda s: _d(s, "hard", "no_think_rate")),
+        ("inconsistency", lambda s: s.get("inconsistency_rate")),
+        ("think quality", lambda s: s.get("think_quality")),
+    )
+]
+"""The figures whose mean and spread over seeds the multi-seed report lists."""
+
+
+def aggregate_metrics(per_seed: Mapping[int, Mapping[str, Summary]]) -> list[dict[str, Any]]:
+    """[{run, metric, mean, sd, min, max, n}] over the seeds' summaries."""
+    return [{"run": run, "metric": label, **spread([fn(per_seed[s][run]) for s in per_seed])}
+            for run, label, fn in METRICS]

@@ -1,0 +1,67 @@
+"""model.cache_audio_features: cached mel features and frozen-encoder outputs equal the computed ones, bit for bit."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from audiothinker.config import ModelConfig
+from audiothinker.data.synthetic import generate_items
+from audiothinker.models import feature_cache
+from audiothinker.models.loading import load_policy
+from audiothinker.trainer.data import prompt_batch
+
+
+def test_trim_round_trip():
+    rng = np.random.default_rng(0)
+    feats = np.full((4, 50), -0.5, dtype=np.float32)
+    feats[:, :17] = rng.normal(size=(4, 17))
+    head, tail, frames = feature_cache.trim_frames(feats)
+    assert head.shape == (4, 17) and frames == 50
+    assert np.array_equal(feature_cache.untrim_frames(head, tail, frames), feats)
+    const = np.zeros((3, 5), dtype=np.float32)
+    assert np.array_equal(feature_cache.untrim_frames(*feature_cache.trim_frames(const)), const)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from audiothinker.models.tiny import build_tiny_qwen2_audio
+
+    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("fc") / "m", seed=3, hidden=32, layers=1, audio_layers=1)
+
+
+def test_cached_prompts_and_embeddings_equal_the_computed_ones(tiny, tmp_path):
+    items = generate_items(6, seed=2)
+    plain = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32"))
+    cached = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32", freeze_audio_tower=True,
+                                     cache_audio_features=True))
+    with torch.no_grad():
+        ref = prompt_batch(plain, items, "adaptive", None)
+        ref_emb = plain.prompt_embeds(plain.model, ref)
+        before = dict(feature_cache.STATS)
+        for _ in range(2):  # a miss, then a hit
+            b = prompt_batch(cached, items, "adaptive", None)
+            assert torch.equal(b.audio["input_features"], ref.audio["input_features"])
+            assert torch.equal(cached.prompt_embeds(cached.model, b), ref_emb)
+    assert feature_cache.STATS["mel_hits"] - before["mel_hits"] == 6
+    assert feature_cache.STATS["encoder_hits"] - before["encoder_hits"] == 6
+    # The processor saves as published: no cache traces in its files.
+    cached.processor.save_pretrained(tmp_path / "cached")
+    plain.processor.save_pretrained(tmp_path / "plain")
+    saved = json.loads((tmp_path / "cached" / "processor_config.json").read_text())
+    assert saved == json.loads((tmp_path / "plain" / "processor_config.json").read_text())
+    assert saved["feature_extractor"]["feature_extractor_type"] == "WhisperFeatureExtractor"
+
+
+def test_a_trainable_encoder_is_never_cached(tiny):
+    policy = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32", cache_audio_features=True))
+    items = generate_items(2, seed=4)
+    b = prompt_batch(policy, items, "adaptive", None)
+    before = dict(feature_cache.STATS)
+    emb = policy.prompt_embeds(policy.model, b)
+    emb.sum().backward()  # gradients reach the encoder
+    assert feature_cache.STATS["encoder_hits"] == before["encoder_hits"]
+    assert feature_cache.STATS["encoder_misses"] == before["encoder_misses"]
+    tower = policy.model.model.audio_tower if hasattr(policy.model, "model") else policy.model.audio_tower
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tower.parameters())
