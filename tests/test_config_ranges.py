@@ -112,7 +112,7 @@ def test_output_dir_under_a_file_cli(tmp_path, capsys):
 def test_json_path_under_a_file_is_one_line(tmp_path, capsys):
     """`score --json` into a path below a regular file: the OSError becomes one line naming the path."""
     preds = tmp_path / "preds.json"
-    preds.write_text('[{"id": "a", "question": "q?", "choices": ["x", "y"], "answer": "x", "model_prediction": "x",'
+    preds.write_text('[{"id": "a", "question": "q?", "choices": ["x", "y"], "answer": "x", "model_output": "x",'
                      ' "task": "sound", "difficulty": "easy"}]')
     (tmp_path / "f").write_text("x")
     rc = main(["score", "--benchmark", "mmau", str(preds), "--json", str(tmp_path / "f" / "out.json")])

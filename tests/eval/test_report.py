@@ -141,4 +141,6 @@ def test_training_eval_logs_no_think_and_untagged_rates(tmp_path, monkeypatch):
     assert levels and None not in levels
     for level in levels:
         assert f"eval/{level}/no_think_rate" in metrics and f"eval/{level}/untagged_rate" in metrics
+    # Every metric comes from the summary, besides the count of held-out records skipped (none here).
+    assert metrics.pop("eval/skipped") == 0
     assert flat_metrics(summary) == metrics

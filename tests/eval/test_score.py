@@ -379,7 +379,7 @@ def test_cli_file_without_predictions_is_an_error(tmp_path, capsys):
     meta = write_json(tmp_path / "meta.json", [mmau(0, "sound", "easy", "S")])
     for strict in (False, True):
         ns = argparse.Namespace(benchmark="mmau", predictions=str(meta), json=None, strict=strict)
-        assert run(ns) == 1
+        assert run(ns) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: {meta}: none of its 1 records has a prediction") and "Traceback" not in err
 
@@ -400,7 +400,7 @@ def test_cli_airbench_reports_failures(tmp_path, capsys):
 
 def test_cli_bad_input_returns_1(tmp_path, capsys):
     ns = argparse.Namespace(benchmark="mmau", predictions=str(tmp_path / "nope.json"), json=None, strict=False)
-    assert run(ns) == 1
+    assert run(ns) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "nope.json" in err
 

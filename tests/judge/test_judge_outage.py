@@ -48,7 +48,7 @@ def _rows(path):
 def canned(monkeypatch):
     import audiothinker.trainer.step as step_module
 
-    monkeypatch.setattr(step_module, "build_engine", lambda name, policy: CannedEngine(policy))
+    monkeypatch.setattr(step_module, "build_engine", lambda name, policy, options=None: CannedEngine(policy))
 
 
 @pytest.mark.server
@@ -101,7 +101,7 @@ def test_judge_down_for_several_steps_stops_the_run_and_resume_continues(
     monkeypatch.undo()
     import audiothinker.trainer.step as step_module
 
-    monkeypatch.setattr(step_module, "build_engine", lambda name, policy: CannedEngine(policy))
+    monkeypatch.setattr(step_module, "build_engine", lambda name, policy, options=None: CannedEngine(policy))
     proxy.faults = type(proxy.faults)()
     grpo.train(cfg, resume=True)
     steps = _rows(tmp_path / "run" / "metrics.jsonl")

@@ -402,7 +402,7 @@ def run(args: argparse.Namespace) -> int:
         result = score_file(args.benchmark, args.predictions, strict=strict, extract_answer=extract)
     except ScoreError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2  # a user error, like every other CLI error
     mode = ("strict" if strict else "official") + (", --extract-answer" if extract else "")
     console = Console()
     console.print(result_table(result, title=f"{args.benchmark} ({mode}): {args.predictions}"))
