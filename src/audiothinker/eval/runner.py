@@ -545,39 +545,21 @@ def _print_summary(console: Any, summary: dict[str, Any], official: dict[str, An
     console.print(table)
 
 
-def _positive_number(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+def _ranged(cast: Callable[[str], Any], ok: Callable[[Any], bool], meaning: str) -> Callable[[str], Any]:
+    """An argparse type: `cast` the text, then reject values outside `ok` with "must be <meaning>"."""
+    def parse(text: str) -> Any:
+        value = cast(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {meaning}, got {text}")
+        return value
+    return parse
 
 
-def _unit_interval(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+_positive_number = _ranged(float, lambda v: v > 0, "> 0")
+_unit_interval = _ranged(float, lambda v: 0 < v <= 1, "in (0, 1]")
+_non_negative = _ranged(int, lambda v: v >= 0, ">= 0")
+_positive_float = _ranged(float, lambda v: 0 < v < float("inf"), "a positive number of seconds")
+_positive = _ranged(int, lambda v: v >= 1, "a positive integer")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
