@@ -171,16 +171,21 @@ def prompt_batch(
     A prompt with more than `max_prompt_length` text tokens (audio placeholders not counted) is a
     DataError naming the record: truncating a question or its options would change the task.
     """
-    audios = [_record_audio(policy, r, max_audio_seconds) for r in records]
-    messages = [chat_messages(r.question, r.choices, prompt_kind) for r in records]
-    batch = policy.build_prompts(messages, audios)
-    batch.waveforms, batch.sampling_rate = audios, policy.sampling_rate  # for engines that extract features themselves
+    batch = _render(policy, records, [_record_audio(policy, r, max_audio_seconds) for r in records], prompt_kind)
     if max_prompt_length is not None:
         for r, n in zip(records, _text_token_counts(policy, batch)):
             if n > max_prompt_length:
                 raise DataError(
                     f"record {r.id!r}: prompt has {n} text tokens, more than rollout.max_prompt_length={max_prompt_length}"
                 )
+    return batch
+
+
+def _render(policy: Any, records: list[AudioQA], audios: list[Any], prompt_kind: str) -> PromptBatch:
+    """The processed prompts of `records` with their clips, which the batch also carries raw (for
+    engines such as vLLM that extract features themselves)."""
+    batch = policy.build_prompts([chat_messages(r.question, r.choices, prompt_kind) for r in records], audios)
+    batch.waveforms, batch.sampling_rate = audios, policy.sampling_rate
     return batch
 
 
@@ -273,11 +278,10 @@ def prompt_batch_skipping(
                 return None, [], skips  # eval: every record of this chunk dropped
             raise DataError("no usable record in this batch: " + "; ".join(s.reason for s in skips[:3]))
         used = [r for r, _ in chosen]
-        batch = policy.build_prompts([chat_messages(r.question, r.choices, prompt_kind) for r in used], [a for _, a in chosen])
+        batch = _render(policy, used, [a for _, a in chosen], prompt_kind)
         counts = _text_token_counts(policy, batch) if max_prompt_length is not None else [0] * len(used)
         long = [i for i, n in enumerate(counts) if n > max_prompt_length] if max_prompt_length is not None else []
         if not long:
-            batch.waveforms, batch.sampling_rate = [a for _, a in chosen], policy.sampling_rate  # as prompt_batch
             return batch, used, skips
         for i in long:  # too long: replaced (or dropped) like a bad clip, then the batch is built again
             r = used[i]
