@@ -108,8 +108,19 @@ def test_vllm_weight_names_by_family():
     assert vllm_weight_name(qa, "lm_head.weight") == "language_model.lm_head.weight"
     with pytest.raises(KeyError, match="qwen2_audio: no vLLM name for parameter 'visual.x'"):
         vllm_weight_name(qa, "visual.x")
-    # vLLM serves the Omni thinker through the full Omni model; its mapper strips `thinker.`.
-    assert vllm_weight_name("qwen2_5_omni", "model.layers.0.self_attn.q_proj.weight") == "thinker.model.layers.0.self_attn.q_proj.weight"
+    # vLLM serves the Omni thinker through the full Omni model, reading the published checkpoint's names,
+    # whichever module layout this transformers gives the thinker (nested under `model.` from 5.2x on, or not).
+    om = "qwen2_5_omni"
+    for ours, published in [
+        ("model.language_model.layers.0.self_attn.q_proj.weight", "thinker.model.layers.0.self_attn.q_proj.weight"),
+        ("model.layers.0.self_attn.q_proj.weight", "thinker.model.layers.0.self_attn.q_proj.weight"),
+        ("model.audio_tower.conv1.weight", "thinker.audio_tower.conv1.weight"),
+        ("audio_tower.conv1.weight", "thinker.audio_tower.conv1.weight"),
+        ("model.visual.patch_embed.proj.weight", "thinker.visual.patch_embed.proj.weight"),
+        ("visual.patch_embed.proj.weight", "thinker.visual.patch_embed.proj.weight"),
+        ("lm_head.weight", "thinker.lm_head.weight"),
+    ]:
+        assert vllm_weight_name(om, ours) == published
     assert vllm_weight_name("text", "model.norm.weight") == "model.norm.weight"
 
 
@@ -171,7 +182,31 @@ def test_tie_override_follows_the_module():
     assert tie_override("text", Qwen2ForCausalLM(Qwen2Config(**cfg, tie_word_embeddings=True))) == {"tie_word_embeddings": True}
     untied = Qwen2ForCausalLM(Qwen2Config(**cfg, tie_word_embeddings=False))
     assert tie_override("qwen2_audio", untied) == {"text_config": {"tie_word_embeddings": False}}
-    assert tie_override("qwen2_5_omni", untied) == {"thinker_config": {"text_config": {"tie_word_embeddings": False}}}
+    from audiothinker.rollout.vllm_omni import OmniConfigOverride
+
+    assert tie_override("qwen2_5_omni", untied) == OmniConfigOverride(tied=False)
+
+
+def test_omni_override_wraps_a_thinker_config_in_the_full_omni_config(tmp_path):
+    """vLLM serves the thinker through the full Omni classes: a thinker saved alone gets the full config."""
+    from transformers import AutoConfig
+
+    from audiothinker.models.loading import resolve_tiny
+    from audiothinker.rollout.vllm_omni import AUDIO_ONLY_ARCHITECTURE, OmniConfigOverride
+
+    thinker = AutoConfig.from_pretrained(resolve_tiny("tiny:qwen2_5_omni_short", tmp_path, 0))
+    assert thinker.model_type == "qwen2_5_omni_thinker" and not hasattr(thinker, "thinker_config")
+    full = OmniConfigOverride(tied=True, architecture=AUDIO_ONLY_ARCHITECTURE)(thinker)
+    assert full.model_type == "qwen2_5_omni" and full.architectures == [AUDIO_ONLY_ARCHITECTURE]
+    assert not full.enable_audio_output
+    text = full.thinker_config.text_config
+    assert text.tie_word_embeddings is True  # the trained module's tying, whatever the file says
+    assert (text.hidden_size, text.num_hidden_layers) == (thinker.text_config.hidden_size, thinker.text_config.num_hidden_layers)
+    assert full.thinker_config.audio_config.num_mel_bins == thinker.audio_config.num_mel_bins
+    # A full Omni config (the published layout) keeps its nesting; only the two settings change.
+    again = OmniConfigOverride(tied=False)(full)
+    assert again is full and again.architectures == ["Qwen2_5OmniModel"]
+    assert again.thinker_config.text_config.tie_word_embeddings is False
 
 
 def test_vllm_engine_without_vllm_names_the_fix(monkeypatch):

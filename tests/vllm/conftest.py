@@ -50,6 +50,14 @@ def qa_dir(tmp_path_factory) -> Path:
     return build_real_shaped_qwen2_audio(tmp_path_factory.mktemp("models"))
 
 
+@pytest.fixture(scope="session", params=["tiny:qwen2_audio", "tiny:qwen2_5_omni"])
+def model_dir(request, tmp_path_factory) -> Path:
+    """Each family's real-layout tiny checkpoint (published templates, processors, token ids; heads 32 wide)."""
+    from audiothinker.models.loading import resolve_tiny
+
+    return Path(resolve_tiny(request.param, tmp_path_factory.mktemp("models"), 0))
+
+
 @pytest.fixture(scope="session")
 def records():
     from audiothinker.data.synthetic import generate_items
@@ -58,10 +66,10 @@ def records():
 
 
 @pytest.fixture(scope="session")
-def vllm_engine(qa_dir):
-    """One vLLM engine for the session (building one costs seconds; its first generate, tens of seconds on CPU)."""
+def vllm_engine(model_dir):
+    """One vLLM engine per family (building one costs seconds; its first generate, tens of seconds on CPU)."""
     from audiothinker.rollout import EngineOptions, build_engine
 
-    engine = build_engine("vllm", load(qa_dir), EngineOptions(name_or_path=str(qa_dir), dtype="float32", max_model_len=1024))
+    engine = build_engine("vllm", load(model_dir), EngineOptions(name_or_path=str(model_dir), dtype="float32", max_model_len=1024))
     yield engine
     engine.close()

@@ -131,8 +131,11 @@ class OmniThinkerPolicy:
 
     def prompt_embeds(self, model: torch.nn.Module, batch: PromptBatch) -> torch.Tensor:
         """Prompt token embeddings with the audio features in place of the placeholders -> [B, P, H]."""
-        core = (model.get_base_model() if hasattr(model, "get_base_model") else model).model  # thinker model
-        embeds = core.get_input_embeddings()(batch.input_ids)  # [B, P, H]
+        top = model.get_base_model() if hasattr(model, "get_base_model") else model
+        # transformers >= 5.2x moved these into `Qwen2_5OmniThinkerModel` (top.model); earlier 5.x (vLLM's pin)
+        # keep them on the thinker itself, whose `.model` is the text model.
+        core = top.model if hasattr(top.model, "get_placeholder_mask") else top
+        embeds = top.get_input_embeddings()(batch.input_ids)  # [B, P, H]
         audio = core.get_audio_features(
             batch.audio["input_features"], batch.audio["feature_attention_mask"], return_dict=True
         ).last_hidden_state.to(embeds.dtype)  # [sum of audio tokens, H]
@@ -148,7 +151,7 @@ class OmniThinkerPolicy:
         G = num_generations
         core = model.get_base_model() if hasattr(model, "get_base_model") else model
         prompt = self.prompt_embeds(model, batch).repeat_interleave(G, 0)  # [N, P, H]
-        comp = core.model.get_input_embeddings()(completion_ids)  # [N, C, H]
+        comp = core.get_input_embeddings()(completion_ids)  # [N, C, H]
         ids = torch.cat([batch.input_ids.repeat_interleave(G, 0), completion_ids], dim=1)  # [N, P+C]
         mask = torch.cat([batch.attention_mask.repeat_interleave(G, 0), completion_mask], dim=1)
         logits = model(

@@ -27,7 +27,10 @@ from audiothinker.models.base import PromptBatch
 from audiothinker.rollout.base import EngineOptions, Rollout, SamplingParams, register_engine, stop_ids
 
 # transformers module names -> vLLM's. Qwen2-Audio: vLLM keeps the original checkpoint layout;
-# Qwen2.5-Omni: vLLM serves the full Omni architecture, whose mapper strips a `thinker.` prefix.
+# Qwen2.5-Omni: vLLM serves the full Omni architecture and reads the published checkpoint's names
+# (`thinker.audio_tower.*`, `thinker.visual.*`, `thinker.model.*`, `thinker.lm_head.*`). transformers
+# >= 5.2x nests the thinker's parts under `model.` (`model.language_model.*`); earlier 5.x (vLLM's
+# pin) keeps the checkpoint's layout, which the last rule maps.
 WEIGHT_PREFIXES: dict[str, list[tuple[str, str]]] = {
     "qwen2_audio": [
         ("model.audio_tower.", "audio_tower."),
@@ -35,7 +38,12 @@ WEIGHT_PREFIXES: dict[str, list[tuple[str, str]]] = {
         ("model.language_model.", "language_model.model."),
         ("lm_head.", "language_model.lm_head."),
     ],
-    "qwen2_5_omni": [("", "thinker.")],
+    "qwen2_5_omni": [
+        ("model.audio_tower.", "thinker.audio_tower."),
+        ("model.visual.", "thinker.visual."),
+        ("model.language_model.", "thinker.model."),
+        ("", "thinker."),
+    ],
     "text": [("", "")],
 }
 AUDIO_PLACEHOLDER = "<|AUDIO|>"
@@ -87,7 +95,7 @@ def pad_rows(rows: list[list[float]], pad: float, dtype: torch.dtype) -> torch.T
     return torch.tensor([list(r) + [pad] * (width - len(r)) for r in rows], dtype=dtype)
 
 
-def tie_override(family: str, model: torch.nn.Module) -> dict[str, Any]:
+def tie_override(family: str, model: torch.nn.Module) -> Any:
     """vLLM config override making its LM head tied exactly when the transformers module's is.
 
     transformers decides tying from the loaded module (Qwen2-Audio reads a top-level flag that
@@ -98,8 +106,10 @@ def tie_override(family: str, model: torch.nn.Module) -> dict[str, Any]:
     tied = core.get_output_embeddings().weight is core.get_input_embeddings().weight
     if family == "text":
         return {"tie_word_embeddings": tied}
-    if family == "qwen2_5_omni":
-        return {"thinker_config": {"text_config": {"tie_word_embeddings": tied}}}
+    if family == "qwen2_5_omni":  # vLLM serves the thinker as a full Omni model (vllm_omni.py)
+        from audiothinker.rollout.vllm_omni import OmniConfigOverride
+
+        return OmniConfigOverride(tied)
     return {"text_config": {"tie_word_embeddings": tied}}
 
 
@@ -142,6 +152,10 @@ class VLLMEngine:
             gpu_memory_utilization=options.gpu_memory_utilization, enable_sleep_mode=self.sleep_enabled,
             hf_overrides=tie_override(self.family, policy.model),
         )
+        if self.family == "qwen2_5_omni":  # the stock architecture, or ours where torchvision is missing
+            from audiothinker.rollout.vllm_omni import architecture
+
+            kwargs["hf_overrides"] = dataclasses.replace(kwargs["hf_overrides"], architecture=architecture())
         if getattr(policy, "uses_audio", True):  # the Policy protocol's default: an adapter uses audio
             kwargs["limit_mm_per_prompt"] = {"audio": 1}
         if not cuda:
