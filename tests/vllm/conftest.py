@@ -50,6 +50,13 @@ def qa_dir(tmp_path_factory) -> Path:
     return build_real_shaped_qwen2_audio(tmp_path_factory.mktemp("models"))
 
 
+@pytest.fixture(scope="session")
+def omni_dir(tmp_path_factory) -> Path:
+    from audiothinker.models.loading import resolve_tiny
+
+    return Path(resolve_tiny("tiny:qwen2_5_omni", tmp_path_factory.mktemp("models"), 0))
+
+
 @pytest.fixture(scope="session", params=["tiny:qwen2_audio", "tiny:qwen2_5_omni"])
 def model_dir(request, tmp_path_factory) -> Path:
     """Each family's real-layout tiny checkpoint (published templates, processors, token ids; heads 32 wide)."""
