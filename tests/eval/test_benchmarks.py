@@ -53,6 +53,8 @@ def test_the_paper_benchmarks_are_registered_in_its_order():
     assert {"mmau", "mmar", "airbench", "jsonl", "avqa", "synthetic"} <= set(FORMATS)
     for name in ("mmau", "mmar", "airbench"):
         assert FORMATS[name] is BENCHMARKS[name].parse
+    with pytest.raises(KeyError, match="unknown benchmark 'nope'; valid: mmau, mmar, airbench, jsonl"):
+        BENCHMARKS["nope"]
 
 
 def test_a_registered_benchmark_is_a_choice_of_score_and_eval(dummy):

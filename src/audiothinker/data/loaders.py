@@ -44,6 +44,13 @@ class Source:
 T = TypeVar("T")
 
 
+class UnknownNameError(KeyError):
+    """A name no plug-in registered; the message lists the valid ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class Registry(MutableMapping[str, T]):
     """name -> plug-in, a dict whose plug-in modules are imported on first read.
 
@@ -68,6 +75,8 @@ class Registry(MutableMapping[str, T]):
 
     def __getitem__(self, name: str) -> T:
         self.load()
+        if name not in self._items:
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; valid: {', '.join(self._items)}")
         return self._items[name]
 
     def __setitem__(self, name: str, value: T) -> None:
