@@ -53,8 +53,12 @@ class Benchmark(Protocol):
         ...
 
 
-# The paper's benchmarks, in its table order (listings and messages keep it); any other module follows by name.
+# The paper's benchmarks, in its table order (listings and messages keep it); any other follows by name.
 _PAPER_ORDER = ("mmau", "mmar", "airbench")
+
+
+def _paper_first(name: str) -> int:
+    return _PAPER_ORDER.index(name) if name in _PAPER_ORDER else len(_PAPER_ORDER)
 
 
 _imported = False
@@ -71,7 +75,7 @@ def import_benchmarks() -> None:
     _imported = True
     package = importlib.import_module("audiothinker.eval.benchmarks")
     names = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.name != "base" and m.name[0] != "_")
-    names.sort(key=lambda n: _PAPER_ORDER.index(n) if n in _PAPER_ORDER else len(_PAPER_ORDER))
+    names.sort(key=_paper_first)
     try:
         for name in names:
             importlib.import_module(f"{package.__name__}.{name}")
@@ -99,5 +103,5 @@ def register_benchmark(benchmark: B) -> B:
 
 
 def benchmark_names(official: bool = False) -> list[str]:
-    """Registered names, in registration order; official=True: only those `score` can score."""
-    return [name for name, b in BENCHMARKS.items() if b.official or not official]
+    """Registered names, the paper's first, then in registration order; official=True: only those `score` scores."""
+    return sorted((name for name, b in BENCHMARKS.items() if b.official or not official), key=_paper_first)
