@@ -51,7 +51,7 @@ def test_build_engine_errors():
 def test_registering_an_engine_is_one_decorator(monkeypatch):
     # The registry is the single list: build_engine, config validation and the eval CLI read it.
     from audiothinker.config import Config, ConfigError, validate
-    from audiothinker.eval.runner import add_parser
+    from audiothinker.eval.cli import add_parser
     from audiothinker.rollout import ENGINES, register_engine
 
     monkeypatch.setattr("audiothinker.rollout.base.ENGINES", dict(ENGINES))

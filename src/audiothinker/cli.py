@@ -10,7 +10,7 @@ import sys
 # Subcommands implemented in their own modules: each exposes add_parser(subparsers) and run(args).
 _MODULES = {
     "score": "audiothinker.eval.score",
-    "eval": "audiothinker.eval.runner",
+    "eval": "audiothinker.eval.cli",
     "judge": "audiothinker.judge.cli",
     "sft": "audiothinker.sft",
     "demo": "audiothinker.demo",

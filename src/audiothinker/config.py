@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from audiothinker.data.loaders import FORMATS
+
 
 class ConfigError(ValueError):
     """A config problem; the message names the offending key."""
@@ -226,7 +228,7 @@ class Config:
 _CHOICES = {
     "model.family": ("auto", "qwen2_audio", "qwen2_5_omni", "text"),
     "model.dtype": ("auto", "float32", "bfloat16", "float16"),
-    "data.format": ("jsonl", "avqa", "mmau", "mmar", "airbench", "synthetic"),
+    "data.format": FORMATS,  # the loader registry (benchmark formats: eval/benchmarks/), read when validating
     "data.on_error": ("raise", "skip"),
     "train.loss_type": ("grpo", "dr_grpo", "dapo", "bnpo"),
     "train.scale_rewards": ("group", "batch", "none"),

@@ -112,9 +112,9 @@ def test_training_eval_logs_no_think_and_untagged_rates(tmp_path, monkeypatch):
     """PeriodicEval (training-time eval): metrics and the rows/summary files carry both rates."""
     import types
 
-    import audiothinker.eval.runner as runner
+    import audiothinker.eval.run as runner
     from audiothinker.config import load_config
-    from audiothinker.eval.runner import EvalResult, score_completions
+    from audiothinker.eval.run import EvalResult, score_completions
     from audiothinker.trainer.evaluation import PeriodicEval, flat_metrics
 
     texts = ["<answer>x</answer>", "<think>t</think><answer>x</answer>", "x, untagged"]

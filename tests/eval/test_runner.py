@@ -13,7 +13,7 @@ from audiothinker.cli import main
 from audiothinker.data.loaders import load_records
 from audiothinker.data.records import AudioQA
 from audiothinker.data.synthetic import generate_items, write_synthetic
-from audiothinker.eval.runner import (
+from audiothinker.eval.run import (
     evaluate_policy,
     official_scorer,
     prediction_record,

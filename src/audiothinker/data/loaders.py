@@ -2,7 +2,9 @@
 
 One small parser per format turns one raw dict into one record; `load_records` does the rest
 (JSON list or JSONL detection, file:line locations, duplicate ids, raise-or-skip). A new format
-is one function under `@register_format("name")`.
+is one function under `@register_format("name")`. The benchmarks' parsers (mmau, mmar, airbench)
+live with their benchmark in `eval/benchmarks/` and register there; `FORMATS` imports those
+modules on first use, so every name is listed without importing them at start-up.
 
 Every bad record is a `DataError` naming the file and line (JSONL) or the record index and id
 (JSON list). With on_error="skip" it is left out and listed in `LoadResult.skipped` instead.
@@ -15,10 +17,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -39,9 +41,71 @@ class Source:
         return os.path.normpath(p if p.is_absolute() else self.audio_root / p)
 
 
+T = TypeVar("T")
+
+
+class UnknownNameError(KeyError):
+    """A name no plug-in registered; the message lists the valid ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Registry(MutableMapping[str, T]):
+    """name -> plug-in, a dict whose plug-in modules are imported on first read.
+
+    `plugins` imports the modules that register themselves (each a decorator next to its
+    implementation), so a new one is a new file; nothing heavy is imported before a name is asked for.
+    """
+
+    def __init__(self, kind: str, plugins: Callable[[], None] | None = None):
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self._plugins = plugins
+        self._loaded = plugins is None
+
+    def load(self) -> None:
+        if not self._loaded:
+            self._loaded = True  # set first: the plug-ins register into this registry while importing
+            try:
+                self._plugins()
+            except BaseException:
+                self._loaded = False
+                raise
+
+    def __getitem__(self, name: str) -> T:
+        self.load()
+        if name not in self._items:
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; valid: {', '.join(self._items)}")
+        return self._items[name]
+
+    def __setitem__(self, name: str, value: T) -> None:
+        self._items[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self.load()
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        self.load()
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {list(self)})"
+
+
+def _benchmark_formats() -> None:
+    from audiothinker.eval.benchmarks.base import import_benchmarks
+
+    import_benchmarks()
+
+
 RecordParser = Callable[[dict[str, Any], Source], AudioQA]
-FORMATS: dict[str, RecordParser] = {}
-"""Registered formats: name -> parser of one raw record."""
+FORMATS: Registry[RecordParser] = Registry("data format", plugins=_benchmark_formats)
+"""Registered formats: name -> parser of one raw record (the benchmarks' are registered in eval/benchmarks/)."""
 
 
 def register_format(name: str) -> Callable[[RecordParser], RecordParser]:
@@ -78,44 +142,44 @@ def _shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-# --------------------------------------------------------------------------- field helpers
+# --------------------------------------------------------------------------- field helpers (the benchmark parsers use them too)
 
 
-def _field(raw: dict[str, Any], name: str) -> Any:
+def required(raw: dict[str, Any], name: str) -> Any:
     if name not in raw or is_missing(raw[name]):
         raise DataError(f"missing field {name!r}")
     return raw[name]
 
 
-def _text(value: Any, name: str) -> str:
+def text_of(value: Any, name: str) -> str:
     """Benchmarks store a few numbers as numbers; anything else that is not text is an error."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise DataError(f"field {name!r} must be text, got {type(value).__name__}")
     return str(value).strip()
 
 
-def _choices(value: Any, name: str, drop_empty: bool) -> list[str]:
+def option_texts(value: Any, name: str, drop_empty: bool) -> list[str]:
     if not isinstance(value, list):
         raise DataError(f"field {name!r} must be a list of options, got {type(value).__name__}")
-    out = [_text(c, name) for c in value]
+    out = [text_of(c, name) for c in value]
     # MMAR has a few option lists padded with "": no option, so not shown to the model.
     return [c for c in out if c] if drop_empty else out
 
 
-def _optional_text(raw: dict[str, Any], name: str) -> str | None:
+def optional_text(raw: dict[str, Any], name: str) -> str | None:
     value = raw.get(name)
     if is_missing(value):
         return None
     if isinstance(value, list):  # MMAU v1 has a few categories as one-element lists
-        return ", ".join(_text(v, name) for v in value) or None
-    return _text(value, name) or None
+        return ", ".join(text_of(v, name) for v in value) or None
+    return text_of(value, name) or None
 
 
-def _raw_id(raw: dict[str, Any], key: str, source: Source, prefix: str) -> str:
+def record_id(raw: dict[str, Any], key: str, source: Source, prefix: str) -> str:
     value = raw.get(key)
     if is_missing(value) or value == "":
         return f"{prefix}-{source.position}"
-    return _text(value, key)
+    return text_of(value, key)
 
 
 # --------------------------------------------------------------------------- formats
@@ -138,15 +202,15 @@ def parse_generic(raw: dict[str, Any], source: Source) -> AudioQA:
     if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0):
         raise DataError(f"field 'sampling_rate' must be a positive integer, got {rate!r}")
     return AudioQA(
-        id=_text(_field(raw, "id"), "id"),
-        audio=source.resolve(_text(_field(raw, "audio"), "audio")),
-        question=_text(_field(raw, "question"), "question"),
-        choices=_choices(_field(raw, "choices"), "choices", drop_empty=False),
-        answer=_text(_field(raw, "answer"), "answer"),
+        id=text_of(required(raw, "id"), "id"),
+        audio=source.resolve(text_of(required(raw, "audio"), "audio")),
+        question=text_of(required(raw, "question"), "question"),
+        choices=option_texts(required(raw, "choices"), "choices", drop_empty=False),
+        answer=text_of(required(raw, "answer"), "answer"),
         sampling_rate=rate,
-        task=_optional_text(raw, "task"),
-        category=_optional_text(raw, "category"),
-        difficulty=_optional_text(raw, "difficulty"),
+        task=optional_text(raw, "task"),
+        category=optional_text(raw, "category"),
+        difficulty=optional_text(raw, "difficulty"),
         metadata=metadata,
     )
 
@@ -172,85 +236,21 @@ def video_to_audio(question: str) -> str:
 @register_format("avqa")
 def parse_avqa(raw: dict[str, Any], source: Source) -> AudioQA:
     """R1-AQA's AVQA lines: question_text, multi_choice, answer (index into multi_choice), audio_path."""
-    choices = _choices(_field(raw, "multi_choice"), "multi_choice", drop_empty=False)
-    index = _field(raw, "answer")
+    choices = option_texts(required(raw, "multi_choice"), "multi_choice", drop_empty=False)
+    index = required(raw, "answer")
     if isinstance(index, bool) or not isinstance(index, int):
         raise DataError(f"field 'answer' must be an index into multi_choice, got {index!r}")
     if not 0 <= index < len(choices):
         raise DataError(f"answer index {index} is out of range for {len(choices)} choices {choices!r}")
     metadata = {k: raw[k] for k in ("video_name", "video_id", "question_relation", "question_type") if k in raw}
     return AudioQA(
-        id=_raw_id(raw, "id", source, "avqa"),
-        audio=source.resolve(_text(_field(raw, "audio_path"), "audio_path")),
-        question=video_to_audio(_text(_field(raw, "question_text"), "question_text")),
+        id=record_id(raw, "id", source, "avqa"),
+        audio=source.resolve(text_of(required(raw, "audio_path"), "audio_path")),
+        question=video_to_audio(text_of(required(raw, "question_text"), "question_text")),
         choices=choices,
         answer=choices[index],
-        task=_optional_text(raw, "question_type"),
+        task=optional_text(raw, "question_type"),
         metadata={**metadata, "raw": raw},
-    )
-
-
-@register_format("mmau")
-def parse_mmau(raw: dict[str, Any], source: Source) -> AudioQA:
-    """MMAU test-mini/test: audio_id relative to the audio root; task sound|music|speech."""
-    return AudioQA(
-        id=_text(_field(raw, "id"), "id"),
-        audio=source.resolve(_text(_field(raw, "audio_id"), "audio_id")),
-        question=_text(_field(raw, "question"), "question"),
-        choices=_choices(_field(raw, "choices"), "choices", drop_empty=True),
-        answer=_text(_field(raw, "answer"), "answer"),
-        task=_optional_text(raw, "task"),
-        category=_optional_text(raw, "category"),
-        difficulty=_optional_text(raw, "difficulty"),
-        metadata={
-            "sub_category": _optional_text(raw, "sub-category"),
-            "dataset": _optional_text(raw, "dataset"),
-            "split": _optional_text(raw, "split"),
-            "raw": raw,
-        },
-    )
-
-
-@register_format("mmar")
-def parse_mmar(raw: dict[str, Any], source: Source) -> AudioQA:
-    """MMAR (JSON list or JSONL): audio_path; modality (7 kinds) kept as `task`; no difficulty."""
-    modality = _optional_text(raw, "modality")
-    return AudioQA(
-        id=_text(_field(raw, "id"), "id"),
-        audio=source.resolve(_text(_field(raw, "audio_path"), "audio_path")),
-        question=_text(_field(raw, "question"), "question"),
-        choices=_choices(_field(raw, "choices"), "choices", drop_empty=True),
-        answer=_text(_field(raw, "answer"), "answer"),
-        task=modality,
-        category=_optional_text(raw, "category"),
-        metadata={
-            "modality": modality,
-            "sub_category": _optional_text(raw, "sub-category"),
-            "language": _optional_text(raw, "language"),
-            "raw": raw,
-        },
-    )
-
-
-@register_format("airbench")
-def parse_airbench(raw: dict[str, Any], source: Source) -> AudioQA:
-    """AIR-Bench foundation: audio at <root>/<task_name>_<dataset_name>/<path> (official layout)."""
-    task_name = _text(_field(raw, "task_name"), "task_name")
-    dataset_name = _text(_field(raw, "dataset_name"), "dataset_name")
-    path = _text(_field(raw, "path"), "path")
-    if task_name == "Audio_Grounding":  # the official inference script reads these as .flac
-        path = path[:-3] + "flac"
-    letters = [k for k in ("choice_a", "choice_b", "choice_c", "choice_d") if not is_missing(raw.get(k))]
-    choices = [c for c in (_text(raw[k], k) for k in letters) if c]
-    return AudioQA(
-        id=_raw_id(raw, "uniq_id", source, "airbench"),
-        audio=source.resolve(f"{task_name}_{dataset_name}/{path}"),
-        question=_text(_field(raw, "question"), "question"),
-        choices=choices,
-        answer=_text(_field(raw, "answer_gt"), "answer_gt"),
-        task=task_name,
-        category=dataset_name,
-        metadata={"group": f"{task_name}_{dataset_name}", "raw": raw},
     )
 
 

@@ -57,7 +57,7 @@ def evaluate(path: str, records: list, prompt: str, judge: Any, max_new_tokens: 
     """Greedy evaluation of the model at `path` with `prompt`; rows and summary go under `out`."""
     import torch
 
-    from audiothinker.eval.runner import evaluate_policy
+    from audiothinker.eval.run import evaluate_policy
 
     policy = load_eval_model(path)
     torch.manual_seed(0)
@@ -80,7 +80,7 @@ def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: 
     import torch
 
     from audiothinker.eval.report import summarize
-    from audiothinker.eval.runner import score_completions
+    from audiothinker.eval.run import score_completions
     from audiothinker.models.base import PromptBatch
     from audiothinker.rollout import SamplingParams, build_engine
     from audiothinker.trainer.data import prompt_batch

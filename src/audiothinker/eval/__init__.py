@@ -1,4 +1,6 @@
-"""Evaluation: official benchmark scoring (`official`: pure matchers; `score`: files, tables, CLI)."""
+"""Evaluation: the benchmarks (`benchmarks/`, one file each, one registry), official scoring
+(`official`: pure matchers; `score`: files, tables, the `score` CLI), `run` (evaluate: the library)
+and `cli` (the `eval` command)."""
 
 from audiothinker.eval.official import (
     airbench_gt_letter,

@@ -1,6 +1,6 @@
 """Evaluation summaries, Markdown tables and PNG plots, computed from per-item rows.
 
-A row is one evaluated item (written by `eval.runner.score_completions`):
+A row is one evaluated item (written by `eval.run.score_completions`):
     id, task, difficulty, category   labels of the record (None when the data has none)
     answer                           the right option's text
     raw_output                       the completion as generated

@@ -2,7 +2,8 @@
 
     audiothinker score --benchmark {mmau,mmar,airbench} PREDICTIONS [--json OUT] [--strict] [--extract-answer]
 
-A prediction file is the benchmark's metadata with one extra field per record:
+A prediction file is the benchmark's metadata with one extra field per record (the benchmarks
+are registered in `eval/benchmarks/`, one file each):
     mmau      JSON list,            `model_output`       (Sakshi113/MMAU evaluation.py)
     mmar      JSON list or JSONL,   `answer_prediction`  (ddlBoJack/MMAR code/evaluation.py)
     airbench  JSONL or JSON list,   `response`           (OFA-Sys/AIR-Bench score_foundation.py)
@@ -43,27 +44,20 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from audiothinker.eval.official import airbench_gt_letter, airbench_letter, mmau_match, mmar_match
+from audiothinker.data.loaders import RecordParser
+from audiothinker.eval.benchmarks.base import BENCHMARKS, Benchmark, Located, Reader, Tally, as_given, benchmark_names
 from audiothinker.parsing import extract_answer as reduce_to_answer
-
-Tally = list[int]  # [correct, n]
-Located = tuple[str, dict[str, Any]]  # (where: "file:line 3 (id=...)", record)
-Reader = Callable[[str], str]  # what the official rule sees of a prediction string
 
 
 class ScoreError(ValueError):
     """A prediction file or record that cannot be scored; the message says where."""
 
 
-def _as_given(prediction: str) -> str:
-    return prediction
-
-
 def prediction_reader(extract_answer: bool) -> Reader:
     """Official mode reads the prediction as given; --extract-answer reduces it first (not official)."""
-    return reduce_to_answer if extract_answer else _as_given
+    return reduce_to_answer if extract_answer else as_given
 
 
 # ---------------------------------------------------------------------------------------
@@ -122,7 +116,7 @@ def load_predictions(path: str | Path) -> list[Located]:
     return located
 
 
-def _require_str(where: str, record: dict, key: str, *, nullable: bool = False) -> str | None:
+def require_str(where: str, record: dict, key: str, *, nullable: bool = False) -> str | None:
     if key not in record:
         raise ScoreError(f"{where}: missing required field {key!r}")
     value = record[key]
@@ -133,7 +127,7 @@ def _require_str(where: str, record: dict, key: str, *, nullable: bool = False) 
     return value
 
 
-def _prediction(where: str, record: dict, key: str) -> str | None:
+def prediction_of(where: str, record: dict, key: str) -> str | None:
     """The raw prediction, or None when the key is missing or null.
 
     Any other non-string value crashes the official scripts (`.lower()` / `.strip()` on it).
@@ -154,16 +148,7 @@ def _count(tally: dict[str, Tally], name: str, correct: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Benchmarks: one small class each
-
-
-class Benchmark(Protocol):
-    name: str
-    prediction_key: str
-
-    def score(self, records: Sequence[Located], strict: bool = False, read: Reader = _as_given) -> dict[str, Any]:
-        """{"total": [correct, n], <group>: {name: [correct, n]}, ..., "no_prediction": count}"""
-        ...
+# The word-set benchmarks' scorer (MMAU and MMAR register one each, in eval/benchmarks/)
 
 
 @dataclass(frozen=True)
@@ -181,23 +166,30 @@ class ChoiceBenchmark:
     prediction_key: str
     groups: tuple[tuple[str, tuple[str, ...]], ...]
     match: Callable[[str, str, Sequence[str]], bool]  # (answer, prediction, choices)
+    format: str
+    parse: RecordParser | None
+    json_list: bool = True
+    official = True
 
-    def score(self, records: Sequence[Located], strict: bool = False, read: Reader = _as_given) -> dict[str, Any]:
+    def prediction(self, answer: str, raw: dict[str, Any]) -> str:
+        return answer
+
+    def score(self, records: Sequence[Located], strict: bool = False, read: Reader = as_given) -> dict[str, Any]:
         total: Tally = [0, 0]
         tallies = {field: {key: [0, 0] for key in preset} for field, preset in self.groups}
         subcats: dict[str, Tally] = {}
         no_prediction = 0
         for where, record in records:
-            raw = _prediction(where, record, self.prediction_key)
+            raw = prediction_of(where, record, self.prediction_key)
             if raw is None:
                 no_prediction += 1
                 if not strict:
                     continue  # official: "If there's no model output key, skip", before any other field
-            answer = _require_str(where, record, "answer")
+            answer = require_str(where, record, "answer")
             choices = record.get("choices")
             if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
                 raise ScoreError(f"{where}: field 'choices' must be a list of strings, got {choices!r}")
-            labels = {field: _require_str(where, record, field) for field, _ in self.groups}
+            labels = {field: require_str(where, record, field) for field, _ in self.groups}
             subcat = record.get("sub-category")
             correct = raw is not None and self.match(answer, read(raw), choices)
             total[0] += int(correct)
@@ -209,84 +201,11 @@ class ChoiceBenchmark:
         return {"total": total, **tallies, "sub-category": subcats, "no_prediction": no_prediction}
 
 
-def _airbench_gt(where: str, record: dict) -> str:
-    """The ground-truth letter; the official script exits(1) (or crashes) when there is none."""
-    answer_gt = _require_str(where, record, "answer_gt")
-    choices = [_require_str(where, record, "choice_a")]
-    for key in ("choice_b", "choice_c", "choice_d"):  # read only as far as needed officially; may be absent
-        choices.append(_require_str(where, record, key, nullable=True) if key in record else None)
-    gt = airbench_gt_letter(answer_gt, choices)
-    if gt is None:
-        raise ScoreError(f"{where}: answer_gt {answer_gt!r} matches none of choice_a..choice_d")
-    return gt
-
-
-@dataclass(frozen=True)
-class AirBenchFoundation:
-    """AIR-Bench foundation: a letter read from the response, scored per task_dataset subset.
-
-    Subsets appear in first-seen order; one whose every response failed is reported as
-    [0, 0] (the official script crashes on it with KeyError). `total` sums the subsets
-    (the official script prints only their sizes). A missing `response` key or a null,
-    both of which crash the official script, are failures like a "None" response.
-    """
-
-    name: str = "airbench"
-    prediction_key: str = "response"
-
-    def score(self, records: Sequence[Located], strict: bool = False, read: Reader = _as_given) -> dict[str, Any]:
-        total: Tally = [0, 0]
-        subsets: dict[str, Tally] = {}
-        fail = no_prediction = 0
-        for where, record in records:
-            task_name = _require_str(where, record, "task_name", nullable=True)
-            dataset_name = _require_str(where, record, "dataset_name", nullable=task_name is None)
-            if task_name is None:
-                continue  # official: prints "1.task_name is None" and skips the record
-            subset = subsets.setdefault(f"{task_name}_{dataset_name}", [0, 0])
-            raw = _prediction(where, record, self.prediction_key)
-            no_prediction += raw is None
-            letter = None if raw is None else airbench_letter(read(raw))
-            if letter is None:
-                fail += 1
-                if not strict:
-                    continue  # failures leave the denominator
-            correct = letter is not None and letter == _airbench_gt(where, record)
-            for tally in (subset, total):
-                tally[0] += int(correct)
-                tally[1] += 1
-        return {"total": total, "subset": subsets, "fail": fail, "no_prediction": no_prediction}
-
-
-BENCHMARKS: dict[str, Benchmark] = {
-    "mmau": ChoiceBenchmark(
-        name="mmau",
-        prediction_key="model_output",
-        groups=(("task", ("sound", "music", "speech")), ("difficulty", ("easy", "hard", "medium"))),
-        match=mmau_match,
-    ),
-    "mmar": ChoiceBenchmark(
-        name="mmar",
-        prediction_key="answer_prediction",
-        groups=(
-            (
-                "modality",
-                (
-                    "sound", "music", "speech", "mix-sound-music", "mix-sound-speech",
-                    "mix-music-speech", "mix-sound-music-speech",
-                ),
-            ),
-            ("category", ("Signal Layer", "Perception Layer", "Semantic Layer", "Cultural Layer")),
-        ),
-        match=mmar_match,
-    ),
-    "airbench": AirBenchFoundation(),
-}
-
-
 def get_benchmark(name: str) -> Benchmark:
-    if name not in BENCHMARKS:
-        raise ScoreError(f"unknown benchmark {name!r}; valid: {', '.join(BENCHMARKS)}")
+    """The registered benchmark `name`, if `score` can score it (official rules)."""
+    valid = benchmark_names(official=True)
+    if name not in valid:
+        raise ScoreError(f"unknown benchmark {name!r}; valid: {', '.join(valid)}")
     return BENCHMARKS[name]
 
 
@@ -374,7 +293,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Score a prediction file exactly as the benchmark's official script does: the "
         "prediction key is read as given, tags and all (--extract-answer reduces it to its <answer> first).",
     )
-    parser.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS), help="which official scorer to use")
+    parser.add_argument("--benchmark", required=True, choices=sorted(benchmark_names(official=True)), help="which official scorer to use")
     parser.add_argument("predictions", metavar="PREDICTIONS", help="prediction file (JSON list or JSONL)")
     parser.add_argument("--json", metavar="OUT", default=None, help="also write the counts as JSON to OUT")
     parser.add_argument(

@@ -63,7 +63,7 @@ class PeriodicEval:
         from accelerate.utils import gather_object
 
         from audiothinker.eval.report import summarize
-        from audiothinker.eval.runner import evaluate_policy
+        from audiothinker.eval.run import evaluate_policy
 
         skipped: list = []
         result = evaluate_policy(

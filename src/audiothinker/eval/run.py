@@ -1,41 +1,42 @@
-"""`audiothinker eval`: run a policy over a benchmark, write the official prediction file, score, report.
+"""Evaluation as a library: run a policy over a benchmark, write the official prediction file, score, report.
 
-    audiothinker eval --benchmark mmau --data mmau-test-mini.json --audio-root DIR \
-        --model runs/x/final --prompt adaptive --out runs/eval/x [--limit N] [--batch-size 8]
+    evaluate(EvalOptions(benchmark="mmau", data="mmau-test-mini.json", model="runs/x/final", out="runs/eval/x"))
 
-Steps, in order:
+is what `audiothinker eval` runs (`eval/cli.py`: its flags are the fields of `EvalOptions`).
+Steps of `evaluate`, in order:
   1. load the records; list missing audio files and stop before any model work
      (--skip-missing evaluates the rest and counts the skips)
   2. resume: ids already in <out>/predictions.partial.jsonl are not generated again
   3. `evaluate_policy` in batches, greedy by default; each finished batch is appended to the
      partial file, so an interrupted run loses at most one batch
   4. write the prediction file in the benchmark's own format: its metadata record plus the
-     <answer> content under the official key (`BENCHMARK_IO`), and `raw_output`,
+     <answer> content under the benchmark's key (`eval/benchmarks/`), and `raw_output`,
      `think_mode`, `format_ok`. Think text never goes under the official key: with no
      <answer>, the think block is dropped and only what is left is written (SPEC section 7)
   5. score: MMAU/MMAR/AIR-Bench with the official rules (`eval.score.score_records`), our
      `jsonl` schema with our matcher (`parsing.is_correct`); report.json, report.md, PNGs
 
-`evaluate_policy` is also the trainer's periodic evaluation: one scorer, used by both.
+`evaluate_policy` (a loaded policy over in-memory records) is also the trainer's periodic
+evaluation and the demo's: one scorer, used by all.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from audiothinker.data.records import AudioQA
+from audiothinker.eval.benchmarks.base import BENCHMARKS, Benchmark
 from audiothinker.eval.report import summarize, write_report
 from audiothinker.judge.base import Judge, JudgeRequest
-from audiothinker.parsing import extract_answer, is_correct, match_option, parse_completion
+from audiothinker.parsing import extract_answer, is_correct, parse_completion
 from audiothinker.rollout.base import RolloutEngine, SamplingParams
 
 ItemScorer = Callable[[AudioQA, str], "bool | None"]
@@ -46,32 +47,6 @@ RUN_FILE = "eval_run.json"
 SKIPPED = "skipped.jsonl"
 
 
-@dataclass(frozen=True)
-class BenchmarkIO:
-    """How one benchmark is read, written and scored."""
-
-    loader: str
-    """`data.loaders` format of the metadata file."""
-    prediction_key: str
-    """Field of the official prediction file holding the model's answer."""
-    json_list: bool
-    """Prediction file is a JSON list (else JSONL)."""
-    official: bool
-    """Scored by `eval.score` (the official rules); else by our matcher."""
-
-    @property
-    def filename(self) -> str:
-        return "predictions.json" if self.json_list else "predictions.jsonl"
-
-
-BENCHMARK_IO: dict[str, BenchmarkIO] = {
-    "mmau": BenchmarkIO("mmau", "model_output", json_list=True, official=True),
-    "mmar": BenchmarkIO("mmar", "answer_prediction", json_list=True, official=True),
-    "airbench": BenchmarkIO("airbench", "response", json_list=False, official=True),
-    "jsonl": BenchmarkIO("jsonl", "prediction", json_list=False, official=False),
-}
-
-
 # --------------------------------------------------------------------------- scoring one item
 
 
@@ -80,35 +55,20 @@ def match_scorer(record: AudioQA, raw_output: str) -> bool:
     return is_correct(parse_completion(raw_output), record.choices, record.answer)
 
 
-def airbench_response(answer: str, raw: dict[str, Any]) -> str:
-    """The letter of the option `answer` names, else `answer` unchanged [ours].
-
-    Our prompt lists options by text (SPEC section 2) while AIR-Bench's scorer reads a
-    letter, so an answer naming an option (by text or letter) is written as that letter;
-    anything else is left for the official rule to read or fail on.
-    """
-    options = [(letter, raw.get(key)) for letter, key in zip("ABCD", ("choice_a", "choice_b", "choice_c", "choice_d"))]
-    options = [(letter, text.strip()) for letter, text in options if isinstance(text, str) and text.strip()]
-    idx = match_option(answer, [text for _, text in options])
-    return options[idx][0] if idx is not None else answer
-
-
 def prediction_record(benchmark: str, record: AudioQA, raw_output: str) -> dict[str, Any]:
     """One record of the official prediction file: metadata + answer under the official key + extras."""
-    io = BENCHMARK_IO[benchmark]
+    bench = BENCHMARKS[benchmark]
     parsed = parse_completion(raw_output)
-    answer = extract_answer(raw_output)
-    if io.official:
+    if bench.official:
         base = dict(record.metadata["raw"])
-        if benchmark == "airbench":
-            answer = airbench_response(answer, base)
     else:
         base = {
             "id": record.id, "audio": record.audio if isinstance(record.audio, str) else None,
             "question": record.question, "choices": record.choices, "answer": record.answer,
             "task": record.task, "category": record.category, "difficulty": record.difficulty,
         }
-    return {**base, io.prediction_key: answer, "raw_output": raw_output, "think_mode": parsed.mode,
+    answer = bench.prediction(extract_answer(raw_output), base)
+    return {**base, bench.prediction_key: answer, "raw_output": raw_output, "think_mode": parsed.mode,
             "format_ok": parsed.valid}
 
 
@@ -274,7 +234,7 @@ def append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
         os.fsync(f.fileno())
 
 
-def _identity(args: argparse.Namespace) -> dict[str, Any]:
+def _identity(args: EvalOptions) -> dict[str, Any]:
     """What must match for a re-run to reuse finished items (--limit and --batch-size may change)."""
     model = args.model if args.model.startswith("tiny:") else os.path.abspath(args.model)
     return {
@@ -306,10 +266,10 @@ def _resume(out: Path, identity: dict[str, Any], restart: bool) -> list[dict[str
     return rows
 
 
-# --------------------------------------------------------------------------- the command
+# --------------------------------------------------------------------------- evaluate: files in, prediction file and report out
 
 
-def _judge_backend(args: argparse.Namespace) -> str:
+def _judge_backend(args: EvalOptions) -> str:
     """Explicit choice, else the rule judge for our schema (synthetic data; dropped in `_generate` when the records
     carry no facts) and none for real benchmarks."""
     if args.judge_backend:
@@ -317,7 +277,7 @@ def _judge_backend(args: argparse.Namespace) -> str:
     return "rule" if args.benchmark == "jsonl" else "none"
 
 
-def build_eval_judge(args: argparse.Namespace) -> Any:
+def build_eval_judge(args: EvalOptions) -> Any:
     backend = _judge_backend(args)
     if backend == "none":
         return None
@@ -336,7 +296,7 @@ def build_eval_judge(args: argparse.Namespace) -> Any:
     return judge
 
 
-def _select(args: argparse.Namespace, records: list[AudioQA]) -> tuple[list[AudioQA], list[AudioQA]]:
+def _select(args: EvalOptions, records: list[AudioQA]) -> tuple[list[AudioQA], list[AudioQA]]:
     """(records to evaluate, records skipped for missing audio); raises MissingAudioError unless --skip-missing."""
     from audiothinker.data.loaders import missing_audio
 
@@ -359,44 +319,100 @@ class MissingAudioError(RuntimeError):
         )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Evaluate; returns 0, or 1 when audio is missing or --out holds another run's predictions."""
-    from rich.console import Console
+class OtherRunError(ValueError):
+    """--out holds the predictions of an evaluation with other settings."""
 
+
+@dataclass
+class EvalOptions:
+    """What `evaluate` runs: one field per flag of `audiothinker eval` (meanings in its --help, `eval/cli.py`)."""
+
+    benchmark: str
+    data: str
+    model: str
+    out: str
+    audio_root: str | None = None
+    prompt: str = "adaptive"
+    limit: int | None = None
+    batch_size: int = 8
+    max_new_tokens: int = 256
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    seed: int = 42
+    max_audio_seconds: float | None = None
+    skip_missing: bool = False
+    on_error: str = "raise"
+    restart: bool = False
+    judge_backend: str | None = None
+    judge_base_url: str | None = None
+    judge_model: str | None = None
+    judge_api_key_env: str = "AUDIOTHINKER_JUDGE_API_KEY"
+    engine: str = "hf"
+    vllm_gpu_memory_utilization: float = 0.9
+    vllm_max_model_length: int | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    models_cache: str = "runs/.models"
+
+
+@dataclass
+class EvalRun:
+    """What `evaluate` wrote and found."""
+
+    result: EvalResult
+    """Summary and one row per evaluated record (resumed rows included)."""
+    official: dict[str, Any] | None
+    """The official scorer's counts (`eval.score.score_records`); None for our schema."""
+    predictions: Path
+    """The prediction file in the benchmark's format."""
+    report: dict[str, Path]
+    """`report.write_report`'s files (json, md, PNGs)."""
+    title: str
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    """{"id", "reason"} of the records left out with on_error="skip" (also in <out>/skipped.jsonl)."""
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def evaluate(args: EvalOptions, *, log: Callable[[str], None] = _stderr, progress: bool = True) -> EvalRun:
+    """Evaluate `args.model` on `args.benchmark` into `args.out` (resuming what it holds); see the module doc.
+
+    log(line) hears what is skipped or resumed. Raises MissingAudioError (audio missing, no
+    --skip-missing), OtherRunError (--out holds another run), DataError (nothing to evaluate).
+    """
     from audiothinker.data.loaders import load_records
 
-    console = Console(stderr=True)
-    io = BENCHMARK_IO[args.benchmark]
-    loaded = load_records(args.data, io.loader, audio_root=args.audio_root, on_error=args.on_error)
+    bench = BENCHMARKS[args.benchmark]
+    loaded = load_records(args.data, bench.format, audio_root=args.audio_root, on_error=args.on_error)
     if loaded.skipped:
-        console.print(loaded.summary(), markup=False)
+        log(loaded.summary())
     if not loaded.records:  # an accuracy of 0.0 over nothing is not a result
         from audiothinker.data.records import DataError
 
         raise DataError(f"{args.data}: no records to evaluate" + (f" ({len(loaded.skipped)} skipped)" if loaded.skipped else ""))
-    try:
-        records, missing = _select(args, loaded.records)
-    except MissingAudioError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    records, missing = _select(args, loaded.records)
     if missing:
-        console.print(f"skipping {len(missing)} items whose audio is missing (--skip-missing)", markup=False)
+        log(f"skipping {len(missing)} items whose audio is missing (--skip-missing)")
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
         done = {r["id"]: r for r in _resume(out, _identity(args), args.restart)}
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    records = _scan(args, records, out, console)
+    except ValueError as e:  # other settings, or an unreadable eval_run.json
+        raise OtherRunError(str(e)) from e
+    records = _scan(args, records, out, log, progress)
     todo = [r for r in records if r.id not in done]
     if len(todo) < len(records):
-        console.print(f"resuming from {out / PARTIAL}: {len(records) - len(todo)} of {len(records)} items done", markup=False)
+        log(f"resuming from {out / PARTIAL}: {len(records) - len(todo)} of {len(records)} items done")
 
     generated = 0
     if todo:
-        new = _generate(args, io, todo, out / PARTIAL)
+        new = _generate(args, bench, todo, out / PARTIAL, progress)
         done.update((r["id"], r) for r in new)
         generated = len(new)
 
@@ -409,9 +425,10 @@ def run(args: argparse.Namespace) -> int:
                         f"{len({row['id'] for row in skipped})} skipped, listed in {out / SKIPPED})")
     rows = [done[r.id] for r in records]
     predictions = [prediction_record(args.benchmark, r, row["raw_output"]) for r, row in zip(records, rows)]
-    pred_path = write_predictions(out / io.filename, predictions, io.json_list)
+    filename = "predictions.json" if bench.json_list else "predictions.jsonl"
+    pred_path = write_predictions(out / filename, predictions, bench.json_list)
     official = None
-    if io.official:
+    if bench.official:
         from audiothinker.eval.score import score_records
 
         official = score_records(args.benchmark, predictions)
@@ -419,27 +436,21 @@ def run(args: argparse.Namespace) -> int:
     run_info = {**_identity(args), "limit": args.limit, "batch_size": args.batch_size, "predictions": str(pred_path),
                 "generated_this_run": generated, "skipped_missing_audio": len(missing),
                 "skipped_bad_audio_or_prompt": len({row["id"] for row in skipped}),
-                "scorer": "official" if io.official else "audiothinker match (parsing.is_correct)"}
+                "scorer": "official" if bench.official else "audiothinker match (parsing.is_correct)"}
     model_name = args.model if args.model.startswith("tiny:") else "/".join(Path(args.model).parts[-2:])
     title = f"{args.benchmark}: {model_name} ({args.prompt})"
     paths = write_report(out, summary, rows, title, official=official, run=run_info)
-    _print_summary(Console(), summary, official, title)
-    print(f"predictions: {pred_path}\nreport: {paths['md']}")
-    if skipped:
-        listed = "; ".join(f"{row['id']!r}: {row['reason']}" for row in skipped[:5])
-        print(f"warning: {len({row['id'] for row in skipped})} records skipped, not in the predictions ({listed}"
-              f"{'; ...' if len(skipped) > 5 else ''}); all listed in {out / SKIPPED}", file=sys.stderr)
-    return 0
+    return EvalRun(EvalResult(summary, rows), official, pred_path, paths, title, skipped)
 
 
-def _scan(args: argparse.Namespace, records: list[AudioQA], out: Path, console: Any) -> list[AudioQA]:
+def _scan(args: EvalOptions, records: list[AudioQA], out: Path, log: Callable[[str], None], progress: bool) -> list[AudioQA]:
     """Decode every clip once before the model loads (cached in <out>/audio_scan.json): with
     --on-error raise a bad clip is an error naming the records; with skip it is left out and listed."""
     from audiothinker.data.records import DataError
     from audiothinker.trainer.data import scan_audio
 
     (out / SKIPPED).unlink(missing_ok=True)  # rewritten by this run
-    bad = scan_audio(records, args.max_audio_seconds, out / "audio_scan.json", progress=True)
+    bad = scan_audio(records, args.max_audio_seconds, out / "audio_scan.json", progress=progress)
     if not bad:
         return records
     named = [r for r in records if id(r) in bad]
@@ -448,11 +459,11 @@ def _scan(args: argparse.Namespace, records: list[AudioQA], out: Path, console: 
         raise DataError(f"{args.data}: {len(named)} records have unusable audio ({listed}"
                         f"{'; ...' if len(named) > 5 else ''}); fix them or pass --on-error skip")
     append_rows(out / SKIPPED, [{"id": r.id, "reason": bad[id(r)]} for r in named])
-    console.print(f"skipping {len(named)} records whose audio is unusable (--on-error skip)", markup=False)
+    log(f"skipping {len(named)} records whose audio is unusable (--on-error skip)")
     return [r for r in records if id(r) not in bad]
 
 
-def _generate(args: argparse.Namespace, io: BenchmarkIO, todo: list[AudioQA], partial: Path) -> list[dict[str, Any]]:
+def _generate(args: EvalOptions, bench: Benchmark, todo: list[AudioQA], partial: Path, progress: bool) -> list[dict[str, Any]]:
     """Load the judge and the policy, then evaluate `todo`, appending each batch to `partial`."""
     import torch
 
@@ -481,8 +492,8 @@ def _generate(args: argparse.Namespace, io: BenchmarkIO, todo: list[AudioQA], pa
         result = evaluate_policy(
             policy, policy.model, todo, args.prompt, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
             judge=judge, sampling=sampling, max_audio_seconds=args.max_audio_seconds,
-            score_item=official_scorer(args.benchmark) if io.official else match_scorer,
-            on_batch=lambda rows: append_rows(partial, rows), progress=True, engine=engine, on_error=args.on_error,
+            score_item=official_scorer(args.benchmark) if bench.official else match_scorer,
+            on_batch=lambda rows: append_rows(partial, rows), progress=progress, engine=engine, on_error=args.on_error,
             on_skip=lambda skips: append_rows(
                 partial.parent / SKIPPED, [{"id": s.record.id, "reason": s.reason} for s in skips]
             ),
@@ -494,7 +505,7 @@ def _generate(args: argparse.Namespace, io: BenchmarkIO, todo: list[AudioQA], pa
     return result.rows
 
 
-def _eval_engine(args: argparse.Namespace, policy: Any) -> RolloutEngine:
+def _eval_engine(args: EvalOptions, policy: Any) -> RolloutEngine:
     """The `--engine` rollout engine over the loaded policy (vLLM: weights synced from it, no second read)."""
     from audiothinker.rollout import EngineOptions, build_engine
 
@@ -517,93 +528,3 @@ def write_predictions(path: Path, records: list[dict[str, Any]], json_list: bool
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     os.replace(tmp, path)
     return path
-
-
-def _print_summary(console: Any, summary: dict[str, Any], official: dict[str, Any] | None, title: str) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
-    if official is not None:
-        from audiothinker.eval.score import result_table
-
-        console.print(result_table(official, title=f"{title}: official scoring"))
-    table = Table(title=title)
-    for col in ("group", "name", "n", "accuracy %", "no-think %", "untagged %", "format %", "inconsistency %"):
-        table.add_column(col, justify="left" if col in ("group", "name") else "right")
-
-    def pct(x: float | None) -> str:
-        return "-" if x is None else f"{100 * x:.2f}"
-
-    for group in ("by_difficulty", "by_task"):
-        for name, g in summary[group].items():
-            table.add_row(group[3:], Text(name), str(g["n"]), pct(g["accuracy"]), pct(g["no_think_rate"]),
-                          pct(g["untagged_rate"]), pct(g["format_rate"]), pct(g["inconsistency_rate"]))
-        table.add_section()
-    s = summary
-    table.add_row("all", "", str(s["n"]), pct(s["accuracy"]), pct(s["no_think_rate"]), pct(s["untagged_rate"]),
-                  pct(s["format_rate"]), pct(s["inconsistency_rate"]))
-    console.print(table)
-
-
-def _ranged(cast: Callable[[str], Any], ok: Callable[[Any], bool], meaning: str) -> Callable[[str], Any]:
-    """An argparse type: `cast` the text, then reject values outside `ok` with "must be <meaning>"."""
-    def parse(text: str) -> Any:
-        value = cast(text)
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"must be {meaning}, got {text}")
-        return value
-    return parse
-
-
-_positive_number = _ranged(float, lambda v: v > 0, "> 0")
-_unit_interval = _ranged(float, lambda v: 0 < v <= 1, "in (0, 1]")
-_non_negative = _ranged(int, lambda v: v >= 0, ">= 0")
-_positive_float = _ranged(float, lambda v: 0 < v < float("inf"), "a positive number of seconds")
-_positive = _ranged(int, lambda v: v >= 1, "a positive integer")
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `eval` on the main CLI's subparsers."""
-    p = subparsers.add_parser(
-        "eval", help="evaluate a policy on a benchmark: predictions, official score, report",
-        description="Generate answers with a policy, write the benchmark's official prediction file, "
-        "score it and write report.json/report.md/PNGs. Re-running with the same --out resumes.",
-    )
-    p.add_argument("--benchmark", required=True, choices=sorted(BENCHMARK_IO),
-                   help="data and prediction format; mmau/mmar/airbench are scored by the official rules, "
-                   "jsonl (our schema, e.g. the synthetic set) by our matcher")
-    p.add_argument("--data", required=True, help="metadata file (JSON list or JSONL)")
-    p.add_argument("--audio-root", default=None, help="directory relative audio paths resolve against (default: the data file's)")
-    p.add_argument("--model", required=True, help="checkpoint path, hub id, or tiny:qwen2_audio")
-    p.add_argument("--prompt", default="adaptive", choices=("adaptive", "think", "no_think"), help="prompt kind (SPEC section 2)")
-    p.add_argument("--out", required=True, help="output directory (predictions, report; resumed when re-run)")
-    p.add_argument("--limit", type=_positive, default=None, help="evaluate only the first N records")
-    p.add_argument("--batch-size", type=_positive, default=8, help="prompts per generate call")
-    p.add_argument("--max-new-tokens", type=_positive, default=256, help="completion limit (paper: 256)")
-    p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=_positive_number, default=1.0, help="sampling temperature (with --do-sample)")
-    p.add_argument("--top-p", type=_unit_interval, default=1.0, help="nucleus sampling (with --do-sample)")
-    p.add_argument("--top-k", type=_non_negative, default=0, help="top-k sampling, 0 = off (with --do-sample)")
-    p.add_argument("--repetition-penalty", type=_positive_number, default=1.0, help="repetition penalty, 1.0 = off (TRL's name)")
-    p.add_argument("--seed", type=int, default=42, help="torch seed (matters only with --do-sample)")
-    p.add_argument("--max-audio-seconds", type=_positive_float, default=None, help="cut clips longer than this (default: the model's window)")
-    p.add_argument("--skip-missing", action="store_true", help="evaluate the items whose audio exists; count the others")
-    p.add_argument("--on-error", default="raise", choices=("raise", "skip"),
-                   help="bad records (metadata, unusable clips, over-long prompts): stop, or skip and list them (skipped.jsonl)")
-    p.add_argument("--restart", action="store_true", help="discard predictions already in --out instead of resuming")
-    p.add_argument("--judge-backend", default=None, choices=("none", "rule", "openai", "local"),
-                   help="judge for the think/answer inconsistency rate (default: rule for jsonl, none for benchmarks)")
-    p.add_argument("--judge-base-url", default=None, help="openai judge: server URL, e.g. http://127.0.0.1:8000/v1")
-    p.add_argument("--judge-model", default=None, help="judge model name (openai) or path (local); default Qwen/Qwen3-8B-Base")
-    p.add_argument("--judge-api-key-env", default="AUDIOTHINKER_JUDGE_API_KEY", help="env var holding the judge API key")
-    from audiothinker.rollout import engine_names
-
-    p.add_argument("--engine", default="hf", choices=engine_names(), help="rollout engine: hf (transformers generate) | vllm")
-    p.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.9, help="vllm engine: share of GPU memory")
-    p.add_argument("--vllm-max-model-length", type=_positive, default=None,
-                   help="vllm engine: prompt + completion tokens (default: 1024 + 25 audio tokens/s + --max-new-tokens)")
-    p.add_argument("--device", default="auto", help="auto (cuda if available) | cpu | cuda | cuda:N")
-    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"), help="parameter dtype")
-    p.add_argument("--models-cache", default="runs/.models", help="where tiny:* models are built")
-    p.set_defaults(func=run)
-    return p
