@@ -34,7 +34,8 @@ from typing import Any, NamedTuple
 
 from audiothinker.data.records import AudioQA
 from audiothinker.eval.report import summarize, write_report
-from audiothinker.judge.base import Judge, JudgeRequest
+from audiothinker.judge.base import Judge
+from audiothinker.judge.requests import ask_judge
 from audiothinker.parsing import extract_answer, is_correct, match_option, parse_completion
 from audiothinker.rollout.base import RolloutEngine, SamplingParams
 
@@ -152,15 +153,10 @@ def score_completions(
             "truncated": bool(truncated[i]) if truncated is not None else False, "consistency": None,
         })
     if judge is not None:
-        parsed_all = [parse_completion(t) for t in texts]
-        idx = [i for i, p in enumerate(parsed_all) if p.valid and p.thinks and p.think]
-        requests = [
-            JudgeRequest(records[i].question, tuple(records[i].choices), parsed_all[i].think or "", parsed_all[i].answer or "")
-            for i in idx
-        ]
-        verdicts = judge.judge(requests, consistency=True, quality=False) if requests else []
-        for i, verdict in zip(idx, verdicts):
-            rows[i]["consistency"] = verdict.consistency
+        verdicts = ask_judge(judge, records, [parse_completion(t) for t in texts], consistency=True, quality=False)
+        for row, verdict in zip(rows, verdicts):
+            if verdict is not None:
+                row["consistency"] = verdict.consistency
     return rows
 
 
