@@ -173,3 +173,34 @@ def test_presets_table():
 def test_unknown_preset_lists_valid_names():
     with pytest.raises(ValueError, match="atar_cr_tr"):
         get_preset("atar_tr")
+
+
+@pytest.fixture
+def dummy_preset():
+    """A preset registered for one test, next to its definition as a real one would be; removed after."""
+    from audiothinker.rewards import Preset, register_preset
+
+    preset = register_preset(Preset("dummy_think_only", "think", True, False, False, 0.25))
+    yield preset
+    del PRESETS[preset.name]
+
+
+def test_a_registered_preset_is_accepted_by_config_and_cli(dummy_preset, capsys):
+    from audiothinker.cli import main
+    from audiothinker.config import load_config
+    from audiothinker.rewards import register_preset
+
+    assert get_preset("dummy_think_only") is dummy_preset
+    assert load_config(overrides=["reward.preset=dummy_think_only"]).reward.preset == "dummy_think_only"
+    assert main(["config", "--set", "reward.preset=dummy_think_only"]) == 0
+    assert "preset: dummy_think_only" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="already registered"):
+        register_preset(dummy_preset)
+
+
+def test_an_unregistered_preset_is_refused_naming_the_registered_ones(capsys):
+    from audiothinker.cli import main
+
+    assert main(["config", "--set", "reward.preset=dummy_think_only"]) == 2
+    err = capsys.readouterr().err
+    assert "reward.preset" in err and "atar_cr_tr" in err and "dummy" in err

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 from audiothinker.data.records import AudioQA
 from audiothinker.eval.report import summarize, write_report
-from audiothinker.judge.base import Judge
+from audiothinker.judge.base import JUDGE_BACKENDS, Judge
 from audiothinker.judge.requests import ask_judge
 from audiothinker.parsing import extract_answer, is_correct, match_option, parse_completion
 from audiothinker.rollout.base import RolloutEngine, SamplingParams
@@ -317,18 +317,13 @@ def build_eval_judge(args: argparse.Namespace) -> Any:
     backend = _judge_backend(args)
     if backend == "none":
         return None
-    if backend == "rule":
-        from audiothinker.judge.rule import RuleJudge
-
-        return RuleJudge()
     from audiothinker.config import JudgeConfig
     from audiothinker.judge.factory import build_judge
 
     cfg = JudgeConfig(backend=backend, base_url=args.judge_base_url, api_key_env=args.judge_api_key_env,
                       **({"model": args.judge_model} if args.judge_model else {}))
     judge = build_judge(cfg)
-    if hasattr(judge, "check"):
-        judge.check()  # fail now, naming the server, rather than after the generation
+    judge.check()  # fail now, naming the server, rather than after the generation
     return judge
 
 
@@ -485,7 +480,7 @@ def _generate(args: argparse.Namespace, io: BenchmarkIO, todo: list[AudioQA], pa
         )
     finally:
         engine.close()
-        if judge is not None and hasattr(judge, "close"):
+        if judge is not None:
             judge.close()
     return result.rows
 
@@ -587,7 +582,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--on-error", default="raise", choices=("raise", "skip"),
                    help="bad records (metadata, unusable clips, over-long prompts): stop, or skip and list them (skipped.jsonl)")
     p.add_argument("--restart", action="store_true", help="discard predictions already in --out instead of resuming")
-    p.add_argument("--judge-backend", default=None, choices=("none", "rule", "openai", "local"),
+    p.add_argument("--judge-backend", default=None, choices=("none", *sorted(JUDGE_BACKENDS)),
                    help="judge for the think/answer inconsistency rate (default: rule for jsonl, none for benchmarks)")
     p.add_argument("--judge-base-url", default=None, help="openai judge: server URL, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--judge-model", default=None, help="judge model name (openai) or path (local); default Qwen/Qwen3-8B-Base")

@@ -49,7 +49,7 @@ def consistency_effective(r_c: float | None, correct: bool) -> float | None:
 
 def total_reward(r_a: float, r_c_eff: float, r_f: float, r_t: float, format_weight: float = 0.5) -> float:
     """Paper Eq. 7: R = R_a * (1 + 0.5 * R_c_eff) + 0.5 * R_f + R_t (`format_weight` 1.0 for the grpo rows)."""
-    return r_a * (1.0 + 0.5 * r_c_eff) + r_t + format_weight * r_f  # R_f added last: the float sums training always made
+    return r_a * (1.0 + 0.5 * r_c_eff) + r_t + format_weight * r_f  # R_f last: the sums training always made
 
 
 def fill_missing(
