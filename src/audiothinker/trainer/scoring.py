@@ -53,8 +53,9 @@ def score_batch(
     if judge is not None and (preset.consistency or preset.think_quality):
         verdicts = ask_judge(judge, owners, parsed, preset.consistency, preset.think_quality, correct)
     lam = global_think_fraction(thinks)
-    think_mean = _global_think_mean(think_quality_scores(thinks, verdicts, group_size), global_mean) \
-        if preset.think_quality else None
+    think_mean = None  # the no-think R_t: the think completions' mean over all processes
+    if preset.think_quality:
+        think_mean = _global_think_mean(think_quality_scores(thinks, verdicts, group_size), global_mean)
     r = eq7_rewards(parsed, correct, verdicts, group_size, lam, think_mean, step, total_steps,
                     adaptive=preset.adaptive_accuracy, consistency=preset.consistency,
                     think_quality=preset.think_quality, format_weight=preset.format_weight)
@@ -69,7 +70,9 @@ def _global_think_mean(scores: list[float | None], global_mean: Callable[[list[f
     return mean if global_mean([1.0] * len(scored)) > 0 else None
 
 
-def _judge_counts(verdicts: Sequence[Verdict | None] | None, correct: list[bool], preset: Preset) -> tuple:
+def _judge_counts(
+    verdicts: Sequence[Verdict | None] | None, correct: list[bool], preset: Preset
+) -> tuple[dict[str, int], int, int]:
     """(scores left None per component where used, requests sent, requests with a score back)."""
     sent = [(v, ok) for v, ok in zip(verdicts or [], correct) if v is not None]
     failures = {
