@@ -11,12 +11,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from audiothinker.config import JudgeConfig
+    from audiothinker.data.records import AudioQA
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ class Judge(Protocol):
         t0 = time.perf_counter()
         (verdict,) = self.judge([SAMPLE_REQUEST])
         return CheckReport(type(self).__name__, time.perf_counter() - t0, verdict, False)
+
+    def check_records(self, records: Sequence[AudioQA], source: str) -> None:
+        """Raise `ConfigError` naming `source` when this judge cannot score these items (the rule judge needs
+        the synthetic set's fact annotations); LLM judges score anything."""
 
     def last_error(self) -> str | None:
         """Why the latest scores are missing (a transport's last error), for messages; None if unknown."""

@@ -143,6 +143,9 @@ class RuleJudge(Judge):
             for r in requests
         ]
 
+    def check_records(self, records: Sequence[Any], source: str) -> None:
+        require_facts(records, source)
+
 
 @register_backend("rule")
 def build_rule_judge(cfg: Any) -> Judge:

@@ -14,10 +14,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from typing import Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from audiothinker.judge.base import SAMPLE_REQUEST, CheckReport, Judge, JudgeRequest, Verdict
 from audiothinker.judge.prompts import COMPONENTS, Component, Generation, build_prompt, parse_verdict
+
+if TYPE_CHECKING:
+    from audiothinker.data.records import AudioQA
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +173,7 @@ class LLMJudge(Judge):
 class RuleJudgeAdapter(Judge):
     """Gives a judge without counters (the rule judge) request and failure counters in `stats()`."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: Judge):
         self.inner = inner
         self._counts = {"requests": 0, "failures_consistency": 0, "failures_quality": 0}
 
@@ -185,6 +189,9 @@ class RuleJudgeAdapter(Judge):
 
     def stats(self) -> dict[str, float]:
         return dict(self._counts)
+
+    def check_records(self, records: Sequence[AudioQA], source: str) -> None:
+        self.inner.check_records(records, source)
 
     def check(self) -> CheckReport:
         t0 = time.perf_counter()

@@ -92,14 +92,12 @@ def train(cfg: Config, resume: bool = False) -> Path:
     with acc.main_process_first():
         train_path, train_format = training_file(cfg)
         records, load_result = load_training_records(train_path, train_format, cfg)
-    if cfg.judge.backend == "rule" and (preset.consistency or preset.think_quality):
-        from audiothinker.judge.rule import require_facts
-
-        require_facts(records, str(train_path))  # the rule judge knows the synthetic set's facts, nothing else
+    judge = build_judge_for(cfg, preset)  # reachable (checked) and able to score these records, or stop here
+    if judge is not None:
+        judge.check_records(records, str(train_path))
     if acc.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-    judge = build_judge_for(cfg, preset)
     ctx = build_context(cfg, dist, judge)
     records = drop_over_long_prompts(ctx.policy, records, load_result, cfg, preset.prompt)  # before step 1, not at it
     if acc.is_main_process and load_result.skipped:
