@@ -16,6 +16,7 @@ from pathlib import Path
 
 from audiothinker.config import Config, to_dict
 from audiothinker.judge.base import Judge
+from audiothinker.judge.scoring import stats_delta
 from audiothinker.models.loading import save_pretrained
 from audiothinker.rewards import Preset, get_preset
 from audiothinker.trainer.checkpoint import latest_checkpoint, load_checkpoint, newest_intact_checkpoint, save_checkpoint
@@ -43,7 +44,7 @@ def _judge_delta(judge: Judge | None, before: dict) -> tuple[dict, dict]:
     if judge is None:
         return {}, before
     now = judge.stats()
-    return {k: v - before.get(k, 0) for k, v in now.items() if isinstance(v, (int, float))}, now
+    return stats_delta(now, before), now
 
 
 class JudgeDownWatch:
