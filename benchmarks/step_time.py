@@ -69,7 +69,6 @@ import torch  # noqa: E402
 from audiothinker.config import Config, ModelConfig, validate  # noqa: E402
 from audiothinker.models.loading import resolve_tiny  # noqa: E402
 from audiothinker.rewards import get_preset  # noqa: E402
-from audiothinker.rewards.core import think_fraction  # noqa: E402
 from audiothinker.trainer.data import load_training_records, training_file  # noqa: E402
 from audiothinker.trainer.distributed import Dist  # noqa: E402
 from audiothinker.trainer.scoring import score_batch  # noqa: E402
@@ -213,7 +212,8 @@ def build_trl(model_path: str, records: list, workdir: Path, args: argparse.Name
         seen["indices"] = list(record_index)
         recs = [records[i] for i in record_index]
         mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
-        return with_spread(score_batch(recs, texts, 1, preset, None, 0, total_steps, think_fraction, mean).total, texts)
+        fraction = lambda flags: mean([float(f) for f in flags])  # noqa: E731
+        return with_spread(score_batch(recs, texts, 1, preset, None, 0, total_steps, fraction, mean).total, texts)
 
     config = GRPOConfig(
         output_dir=str(workdir / "trl"),

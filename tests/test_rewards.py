@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from audiothinker.parsing import parse_completion
 from audiothinker.rewards import (
     PRESETS,
     accuracy_reward,
@@ -14,8 +15,6 @@ from audiothinker.rewards import (
     fill_missing,
     format_reward,
     get_preset,
-    think_fraction,
-    think_quality_for_no_think,
     total_reward,
 )
 
@@ -82,10 +81,10 @@ def test_atar_bad_inputs_raise(lam, step, total):
 
 
 def test_format_reward():
-    assert format_reward("<think>a</think> <answer>b</answer>") == 1.0
-    assert format_reward("<answer>b</answer>") == 1.0
-    assert format_reward("<answer>b</answer> trailing") == 0.0
-    assert format_reward("b") == 0.0
+    assert format_reward(parse_completion("<think>a</think> <answer>b</answer>")) == 1.0
+    assert format_reward(parse_completion("<answer>b</answer>")) == 1.0
+    assert format_reward(parse_completion("<answer>b</answer> trailing")) == 0.0
+    assert format_reward(parse_completion("b")) == 0.0
 
 
 def test_accuracy_and_consistency_effective():
@@ -96,15 +95,6 @@ def test_accuracy_and_consistency_effective():
     assert consistency_effective(1.0, False) == 0.0
     assert consistency_effective(None, True) is None
     assert consistency_effective(None, False) == 0.0
-
-
-def test_think_fraction_and_no_think_quality():
-    assert think_fraction([True, False, False, True, True]) == pytest.approx(0.6)  # 3 of 5
-    assert think_fraction([]) == 0.0
-    # mean of the scored think completions: (0.8 + 0.4) / 2 = 0.6 (None is skipped)
-    assert think_quality_for_no_think([0.8, None, 0.4]) == pytest.approx(0.6)
-    assert think_quality_for_no_think([]) == 0.0
-    assert think_quality_for_no_think([None]) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -120,6 +110,11 @@ def test_think_fraction_and_no_think_quality():
 )
 def test_total_reward_eq7(r_a, r_c, r_f, r_t, expected):
     assert total_reward(r_a, r_c, r_f, r_t) == pytest.approx(expected, abs=1e-12)
+
+
+def test_total_reward_format_weight():
+    # the grpo rows weigh R_f 1.0: 1 * (1 + 0) + 1.0 * 1 + 0 = 2
+    assert total_reward(1.0, 0.0, 1.0, 0.0, format_weight=1.0) == 2.0
 
 
 # ---- fill_missing -----------------------------------------------------------------------------
@@ -178,3 +173,34 @@ def test_presets_table():
 def test_unknown_preset_lists_valid_names():
     with pytest.raises(ValueError, match="atar_cr_tr"):
         get_preset("atar_tr")
+
+
+@pytest.fixture
+def dummy_preset():
+    """A preset registered for one test, next to its definition as a real one would be; removed after."""
+    from audiothinker.rewards import Preset, register_preset
+
+    preset = register_preset(Preset("dummy_think_only", "think", True, False, False, 0.25))
+    yield preset
+    del PRESETS[preset.name]
+
+
+def test_a_registered_preset_is_accepted_by_config_and_cli(dummy_preset, capsys):
+    from audiothinker.cli import main
+    from audiothinker.config import load_config
+    from audiothinker.rewards import register_preset
+
+    assert get_preset("dummy_think_only") is dummy_preset
+    assert load_config(overrides=["reward.preset=dummy_think_only"]).reward.preset == "dummy_think_only"
+    assert main(["config", "--set", "reward.preset=dummy_think_only"]) == 0
+    assert "preset: dummy_think_only" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="already registered"):
+        register_preset(dummy_preset)
+
+
+def test_an_unregistered_preset_is_refused_naming_the_registered_ones(capsys):
+    from audiothinker.cli import main
+
+    assert main(["config", "--set", "reward.preset=dummy_think_only"]) == 2
+    err = capsys.readouterr().err
+    assert "reward.preset" in err and "atar_cr_tr" in err and "dummy" in err

@@ -10,7 +10,7 @@ import pytest
 from audiothinker.data.records import AudioQA
 from audiothinker.judge.base import JudgeRequest, Verdict
 from audiothinker.judge.rule import RuleJudge
-from audiothinker.rewards import get_preset, think_fraction
+from audiothinker.rewards import get_preset
 from audiothinker.trainer.scoring import score_batch
 
 WAV = np.zeros(1600, dtype=np.float32)
@@ -25,8 +25,13 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def _fraction(flags: list[bool]) -> float:
+    """lambda on one process (`Dist.global_fraction` without the reduction)."""
+    return _mean([float(f) for f in flags])
+
+
 def _score(records, texts, group_size, preset, judge, step=0, total_steps=10):
-    return score_batch(records, texts, group_size, get_preset(preset), judge, step, total_steps, think_fraction, _mean)
+    return score_batch(records, texts, group_size, get_preset(preset), judge, step, total_steps, _fraction, _mean)
 
 
 class FakeJudge:

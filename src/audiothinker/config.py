@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 
 from audiothinker.data.loaders import FORMATS
+from audiothinker.judge.base import JUDGE_BACKENDS
+from audiothinker.rewards.core import PRESETS
 
 
 class ConfigError(ValueError):
@@ -233,8 +235,8 @@ _CHOICES = {
     "train.loss_type": ("grpo", "dr_grpo", "dapo", "bnpo"),
     "train.scale_rewards": ("group", "batch", "none"),
     "train.lr_scheduler": ("constant", "linear", "cosine"),
-    "reward.preset": ("grpo", "grpo_cot", "atar", "atar_cr", "atar_cr_tr"),
-    "judge.backend": ("rule", "openai", "local"),
+    "reward.preset": PRESETS,  # the registries: `rewards.register_preset`, `judge.register_backend`
+    "judge.backend": JUDGE_BACKENDS,
     "eval.prompt": ("adaptive", "think", "no_think"),
 }
 

@@ -38,6 +38,7 @@ from typing import Any
 
 from audiothinker.demo.plan import PLANS, PRESETS, PROMPTS, RECIPES, TRACE_SHARES, DemoPlan, Stages
 from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, targets
+from audiothinker.judge.base import JUDGE_BACKENDS
 
 __all__ = ["PLANS", "PRESETS", "PROMPTS", "RECIPES", "DemoPlan", "demo", "demo_seeds", "targets"]
 
@@ -190,7 +191,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seeds", type=int, default=None, metavar="N",
                    help="run the demo at N seeds (--seed, --seed+1, ...) and report mean and spread")
     p.add_argument("--recipes", type=Path, default=RECIPES, help="directory with sft.yaml and rl.yaml")
-    p.add_argument("--judge-backend", choices=["rule", "openai", "local"], default=None,
+    p.add_argument("--judge-backend", choices=sorted(JUDGE_BACKENDS), default=None,
                    help="judge of R_c/R_t, the inconsistency rate and think quality (default: rule; openai with a URL)")
     p.add_argument("--judge-base-url", default=None,
                    help="OpenAI-compatible judge server, e.g. http://127.0.0.1:8000/v1")

@@ -114,16 +114,11 @@ def write_rows(path: Path, rows: list[dict]) -> None:
 
 def build_judge(backend: str, base_url: str | None, model: str | None) -> Any:
     """The judge of the evaluations' inconsistency rate and think quality (RL builds its own from the same settings)."""
-    if backend == "rule":
-        from audiothinker.judge import RuleJudge
-
-        return RuleJudge()
     from audiothinker.config import JudgeConfig
     from audiothinker.judge.factory import build_judge as factory
 
     judge = factory(JudgeConfig(backend=backend, base_url=base_url, **({"model": model} if model else {})))
-    if hasattr(judge, "check"):
-        judge.check()
+    judge.check()
     return judge
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from audiothinker.eval.benchmarks.base import BENCHMARKS
 from audiothinker.eval.run import SKIPPED, EvalOptions, MissingAudioError, OtherRunError, evaluate
+from audiothinker.judge.base import JUDGE_BACKENDS
 
 
 def options(args: argparse.Namespace) -> EvalOptions:
@@ -117,7 +118,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--on-error", default="raise", choices=("raise", "skip"),
                    help="bad records (metadata, unusable clips, over-long prompts): stop, or skip and list them (skipped.jsonl)")
     p.add_argument("--restart", action="store_true", help="discard predictions already in --out instead of resuming")
-    p.add_argument("--judge-backend", default=None, choices=("none", "rule", "openai", "local"),
+    p.add_argument("--judge-backend", default=None, choices=("none", *sorted(JUDGE_BACKENDS)),
                    help="judge for the think/answer inconsistency rate (default: rule for jsonl, none for benchmarks)")
     p.add_argument("--judge-base-url", default=None, help="openai judge: server URL, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--judge-model", default=None, help="judge model name (openai) or path (local); default Qwen/Qwen3-8B-Base")

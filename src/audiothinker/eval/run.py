@@ -35,7 +35,8 @@ from typing import Any, NamedTuple
 from audiothinker.data.records import AudioQA
 from audiothinker.eval.benchmarks.base import BENCHMARKS, Benchmark
 from audiothinker.eval.report import summarize, write_report
-from audiothinker.judge.base import Judge, JudgeRequest
+from audiothinker.judge.base import Judge
+from audiothinker.judge.requests import ask_judge
 from audiothinker.parsing import extract_answer, is_correct, parse_completion
 from audiothinker.rollout.base import RolloutEngine, SamplingParams
 
@@ -112,15 +113,10 @@ def score_completions(
             "truncated": bool(truncated[i]) if truncated is not None else False, "consistency": None,
         })
     if judge is not None:
-        parsed_all = [parse_completion(t) for t in texts]
-        idx = [i for i, p in enumerate(parsed_all) if p.valid and p.thinks and p.think]
-        requests = [
-            JudgeRequest(records[i].question, tuple(records[i].choices), parsed_all[i].think or "", parsed_all[i].answer or "")
-            for i in idx
-        ]
-        verdicts = judge.judge(requests, consistency=True, quality=False) if requests else []
-        for i, verdict in zip(idx, verdicts):
-            rows[i]["consistency"] = verdict.consistency
+        verdicts = ask_judge(judge, records, [parse_completion(t) for t in texts], consistency=True, quality=False)
+        for row, verdict in zip(rows, verdicts):
+            if verdict is not None:
+                row["consistency"] = verdict.consistency
     return rows
 
 
@@ -281,18 +277,13 @@ def build_eval_judge(args: EvalOptions) -> Any:
     backend = _judge_backend(args)
     if backend == "none":
         return None
-    if backend == "rule":
-        from audiothinker.judge.rule import RuleJudge
-
-        return RuleJudge()
     from audiothinker.config import JudgeConfig
     from audiothinker.judge.factory import build_judge
 
     cfg = JudgeConfig(backend=backend, base_url=args.judge_base_url, api_key_env=args.judge_api_key_env,
                       **({"model": args.judge_model} if args.judge_model else {}))
     judge = build_judge(cfg)
-    if hasattr(judge, "check"):
-        judge.check()  # fail now, naming the server, rather than after the generation
+    judge.check()  # fail now, naming the server, rather than after the generation
     return judge
 
 
@@ -500,7 +491,7 @@ def _generate(args: EvalOptions, bench: Benchmark, todo: list[AudioQA], partial:
         )
     finally:
         engine.close()
-        if judge is not None and hasattr(judge, "close"):
+        if judge is not None:
             judge.close()
     return result.rows
 

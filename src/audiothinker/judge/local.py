@@ -11,13 +11,27 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import TYPE_CHECKING
 
+from audiothinker.judge.base import register_backend
 from audiothinker.judge.prompts import Generation
+from audiothinker.judge.scoring import LLMJudge, Transport
+
+if TYPE_CHECKING:
+    from audiothinker.config import JudgeConfig
 
 log = logging.getLogger(__name__)
 
 
-class LocalTransport:
+@register_backend("local")
+def build_local_judge(cfg: JudgeConfig) -> LLMJudge:
+    """`judge.backend: local`: the judge model `judge.model` in this process (transformers, loaded on first use)."""
+    transport = LocalTransport(cfg.model, device=cfg.device, batch_size=cfg.max_concurrency,
+                               top_logprobs=max(cfg.logprobs, 1))
+    return LLMJudge(transport, cache=cfg.cache)
+
+
+class LocalTransport(Transport):
     """`model_path`: a local directory or hub id of a causal LM (a base model, like the server's)."""
 
     def __init__(

@@ -21,9 +21,14 @@ import re
 import threading
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from audiothinker.judge.base import register_backend
 from audiothinker.judge.prompts import Generation
+from audiothinker.judge.scoring import LLMJudge, Transport
+
+if TYPE_CHECKING:
+    from audiothinker.config import JudgeConfig
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +74,21 @@ class _LoopThread:
             self.loop.close()
 
 
-class OpenAITransport:
+@register_backend("openai")
+def build_openai_judge(cfg: JudgeConfig) -> LLMJudge:
+    """`judge.backend: openai`: any OpenAI-compatible completions server at `judge.base_url`."""
+    from audiothinker.config import ConfigError
+
+    if not cfg.base_url:
+        raise ConfigError("judge.base_url: required with judge.backend=openai (e.g. http://127.0.0.1:8000/v1)")
+    transport = OpenAITransport(
+        cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, max_concurrency=cfg.max_concurrency,
+        timeout=cfg.timeout, max_retries=cfg.max_retries, retry_backoff=cfg.retry_backoff, logprobs=cfg.logprobs,
+    )
+    return LLMJudge(transport, cache=cfg.cache)
+
+
+class OpenAITransport(Transport):
     """Completions over HTTP with bounded concurrency, per-attempt timeout and retries."""
 
     def __init__(

@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from audiothinker.judge.base import JudgeRequest, Verdict
+from audiothinker.judge.base import Judge, JudgeRequest, Verdict, register_backend
 from audiothinker.parsing import match_option, normalize
 
 _SENTENCE = re.compile(r"[.;!?\n]")
@@ -134,7 +134,7 @@ def require_facts(records: Sequence[Any], source: str) -> None:
             raise ConfigError(NO_FACTS_MESSAGE.format(where=f"{source} (record {r.id!r})"))
 
 
-class RuleJudge:
+class RuleJudge(Judge):
     """Judge protocol implementation with the rules above."""
 
     def judge(self, requests: list[JudgeRequest], consistency: bool = True, quality: bool = True) -> list[Verdict]:
@@ -142,3 +142,14 @@ class RuleJudge:
             Verdict(rule_consistency(r) if consistency else None, rule_quality(r) if quality else None)
             for r in requests
         ]
+
+    def check_records(self, records: Sequence[Any], source: str) -> None:
+        require_facts(records, source)
+
+
+@register_backend("rule")
+def build_rule_judge(cfg: Any) -> Judge:
+    """`judge.backend: rule`: the rules above, with request and failure counters."""
+    from audiothinker.judge.scoring import RuleJudgeAdapter
+
+    return RuleJudgeAdapter(RuleJudge())

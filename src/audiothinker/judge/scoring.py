@@ -11,35 +11,23 @@ raises for a failed request. The trainer fills Nones with `rewards.fill_missing`
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
-from audiothinker.judge.base import Judge, JudgeRequest, Verdict
+from audiothinker.judge.base import SAMPLE_REQUEST, CheckReport, Judge, JudgeRequest, Verdict
 from audiothinker.judge.prompts import COMPONENTS, Component, Generation, build_prompt, parse_verdict
+
+if TYPE_CHECKING:
+    from audiothinker.data.records import AudioQA
 
 log = logging.getLogger(__name__)
 
 
 class JudgeUnavailableError(RuntimeError):
     """The judge cannot be used at all (server unreachable, model missing); raised by `check()` only."""
-
-
-class ManagedJudge(Judge, Protocol):
-    """What `build_judge` returns: a `Judge` plus operations for the trainer."""
-
-    def stats(self) -> dict[str, float]:
-        """Cumulative counters; log per-step deltas (`stats_delta`)."""
-        ...
-
-    def check(self) -> CheckReport:
-        """Score a sample request; raise `JudgeUnavailableError` naming the target when the judge is unusable."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class Transport(Protocol):
@@ -55,32 +43,11 @@ class Transport(Protocol):
 
     def last_error(self) -> str | None: ...
 
+    def ping(self) -> list[str]:
+        """The served model ids; raise if the server cannot be reached. In-process transports: nothing to ping."""
+        return []
+
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    """What `check()` found: the judge answers, how fast, and a sample verdict."""
-
-    target: str  # URL or model path
-    latency_s: float  # wall time of the sample request (both components, sent together)
-    verdict: Verdict
-    logprobs: bool  # the server returned token log-probs (steadier scores than sampled text)
-
-    def __str__(self) -> str:
-        return (
-            f"judge OK at {self.target}: sample verdict R_c={self.verdict.consistency} "
-            f"R_t={self.verdict.quality} in {self.latency_s:.2f}s "
-            f"(scored from {'log-probs' if self.logprobs else 'sampled text'})"
-        )
-
-
-SAMPLE_REQUEST = JudgeRequest(
-    question="Which instrument plays the melody?",
-    choices=("piano", "violin", "flute"),
-    think="The notes are struck and decay quickly, with hammer-like attacks. That is a piano.",
-    answer="piano",
-)
 
 
 def stats_delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
@@ -88,7 +55,7 @@ def stats_delta(after: dict[str, float], before: dict[str, float]) -> dict[str, 
     return {k: v - before.get(k, 0) for k, v in after.items()}
 
 
-class LLMJudge:
+class LLMJudge(Judge):
     """`Judge` backed by a language model behind `transport`."""
 
     def __init__(self, transport: Transport, cache: bool = True, cache_size: int = 200_000):
@@ -173,15 +140,13 @@ class LLMJudge:
 
     def check(self) -> CheckReport:
         """Score one sample request, bypassing the cache; raise `JudgeUnavailableError` naming the target if it fails."""
-        ping = getattr(self.transport, "ping", None)
-        if ping is not None:
-            try:
-                ping()
-            except Exception:  # noqa: BLE001 - any failure to reach it is "unreachable"; the cause is in last_error
-                raise JudgeUnavailableError(
-                    f"judge server at {self.transport.describe()} is unreachable "
-                    f"({self.transport.last_error()}); start it (docs/judge.md) or fix judge.base_url"
-                ) from None
+        try:
+            self.transport.ping()
+        except Exception:  # noqa: BLE001 - any failure to reach it is "unreachable"; the cause is in last_error
+            raise JudgeUnavailableError(
+                f"judge server at {self.transport.describe()} is unreachable "
+                f"({self.transport.last_error()}); start it (docs/judge.md) or fix judge.base_url"
+            ) from None
         t0 = time.perf_counter()
         gens = self.transport.generate([build_prompt(SAMPLE_REQUEST, c) for c in COMPONENTS])
         latency = time.perf_counter() - t0
@@ -191,6 +156,9 @@ class LLMJudge:
             )
         verdict = Verdict(parse_verdict(gens[0], "consistency"), parse_verdict(gens[1], "quality"))
         return CheckReport(self.transport.describe(), latency, verdict, all(g.top_logprobs for g in gens))
+
+    def last_error(self) -> str | None:
+        return self.transport.last_error()
 
     def close(self) -> None:
         self.transport.close()
@@ -202,10 +170,10 @@ class LLMJudge:
         self.close()
 
 
-class RuleJudgeAdapter:
-    """Gives a judge without counters (the rule judge) the same `stats()`/`check()`/`close()` surface."""
+class RuleJudgeAdapter(Judge):
+    """Gives a judge without counters (the rule judge) request and failure counters in `stats()`."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: Judge):
         self.inner = inner
         self._counts = {"requests": 0, "failures_consistency": 0, "failures_quality": 0}
 
@@ -222,11 +190,10 @@ class RuleJudgeAdapter:
     def stats(self) -> dict[str, float]:
         return dict(self._counts)
 
+    def check_records(self, records: Sequence[AudioQA], source: str) -> None:
+        self.inner.check_records(records, source)
+
     def check(self) -> CheckReport:
         t0 = time.perf_counter()
-        # The rule judge scores R_t against the item's facts; the sample's one claim is "that is a piano".
-        (verdict,) = self.inner.judge([dataclasses.replace(SAMPLE_REQUEST, facts=(("that", "a piano"),))])
+        (verdict,) = self.inner.judge([SAMPLE_REQUEST])  # not counted: the counters are the run's requests
         return CheckReport(type(self.inner).__name__, time.perf_counter() - t0, verdict, False)
-
-    def close(self) -> None:
-        pass

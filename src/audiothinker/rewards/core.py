@@ -6,12 +6,12 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from audiothinker.parsing import parse_completion
+from audiothinker.parsing import Parsed
 
 
-def format_reward(text: str) -> float:
+def format_reward(parsed: Parsed) -> float:
     """R_f: 1.0 if the completion has one of the two valid shapes, else 0.0."""
-    return 1.0 if parse_completion(text).valid else 0.0
+    return 1.0 if parsed.valid else 0.0
 
 
 def accuracy_reward(correct: bool) -> float:
@@ -47,20 +47,9 @@ def consistency_effective(r_c: float | None, correct: bool) -> float | None:
     return r_c
 
 
-def think_quality_for_no_think(think_scores: Sequence[float | None]) -> float:
-    """R_t given to no-think completions: mean R_t of the batch's scored think completions (0 if none)."""
-    scored = [s for s in think_scores if s is not None]
-    return sum(scored) / len(scored) if scored else 0.0
-
-
-def total_reward(r_a: float, r_c_eff: float, r_f: float, r_t: float) -> float:
-    """Paper Eq. 7: R = R_a * (1 + 0.5 * R_c_eff) + 0.5 * R_f + R_t."""
-    return r_a * (1.0 + 0.5 * r_c_eff) + 0.5 * r_f + r_t
-
-
-def think_fraction(think_flags: Sequence[bool]) -> float:
-    """lambda: share of think-mode completions (pass the global batch's flags)."""
-    return sum(bool(t) for t in think_flags) / len(think_flags) if think_flags else 0.0
+def total_reward(r_a: float, r_c_eff: float, r_f: float, r_t: float, format_weight: float = 0.5) -> float:
+    """Paper Eq. 7: R = R_a * (1 + 0.5 * R_c_eff) + 0.5 * R_f + R_t (`format_weight` 1.0 for the grpo rows)."""
+    return r_a * (1.0 + 0.5 * r_c_eff) + r_t + format_weight * r_f  # R_f last: the sums training always made
 
 
 def fill_missing(
@@ -73,7 +62,7 @@ def fill_missing(
     whose values form that mean (for R_c: the correct completions). A group with no applicable
     score keeps its Nones: nothing in it says what the score would have been, and borrowing
     other groups' scores (or 0) would move its advantages. The caller leaves that component out
-    of the group (see `trainer.scoring.score_batch`).
+    of the group (see `rewards.eq7`, [ours 3]).
     """
     if len(values) % group_size:
         raise ValueError(f"{len(values)} values do not split into groups of {group_size}")
@@ -99,13 +88,24 @@ class Preset:
     format_weight: float  # weight of R_f
 
 
-PRESETS: dict[str, Preset] = {
-    "grpo": Preset("grpo", "no_think", False, False, False, 1.0),
-    "grpo_cot": Preset("grpo_cot", "think", False, False, False, 1.0),
-    "atar": Preset("atar", "adaptive", True, False, False, 0.5),
-    "atar_cr": Preset("atar_cr", "adaptive", True, True, False, 0.5),
-    "atar_cr_tr": Preset("atar_cr_tr", "adaptive", True, True, True, 0.5),
-}
+PRESETS: dict[str, Preset] = {}
+"""The preset registry: `reward.preset` must name one of these (config validation reads it)."""
+
+
+def register_preset(preset: Preset) -> Preset:
+    """Add `preset` to `PRESETS` under its name (a second preset of the same name is an error)."""
+    if preset.name in PRESETS:
+        raise ValueError(f"reward preset {preset.name!r} is already registered")
+    PRESETS[preset.name] = preset
+    return preset
+
+
+#                       name          prompt      ATAR   R_c    R_t    w_f
+GRPO = register_preset(Preset("grpo", "no_think", False, False, False, 1.0))
+GRPO_COT = register_preset(Preset("grpo_cot", "think", False, False, False, 1.0))
+ATAR = register_preset(Preset("atar", "adaptive", True, False, False, 0.5))
+ATAR_CR = register_preset(Preset("atar_cr", "adaptive", True, True, False, 0.5))
+ATAR_CR_TR = register_preset(Preset("atar_cr_tr", "adaptive", True, True, True, 0.5))
 
 
 def get_preset(name: str) -> Preset:

@@ -9,14 +9,16 @@ policy is the adapter-disabled model under LoRA, else a frozen copy.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from audiothinker.config import Config, to_dict
+from audiothinker.judge.base import Judge
+from audiothinker.judge.scoring import stats_delta
 from audiothinker.models.loading import save_pretrained
-from audiothinker.rewards import get_preset
+from audiothinker.rewards import Preset, get_preset
 from audiothinker.trainer.checkpoint import latest_checkpoint, load_checkpoint, newest_intact_checkpoint, save_checkpoint
 from audiothinker.trainer.data import drop_over_long_prompts, load_training_records, training_file
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
@@ -26,27 +28,23 @@ from audiothinker.trainer.step import build_context, grpo_step
 from audiothinker.trainer.tracking import PhaseTimer
 
 
-def build_judge_for(cfg: Config, preset) -> Any:
+def build_judge_for(cfg: Config, preset: Preset) -> Judge | None:
+    """The judge of R_c/R_t (`judge.backend`, through the factory), or None when the preset has neither term."""
     if not (preset.consistency or preset.think_quality):
         return None
-    if cfg.judge.backend == "rule":
-        from audiothinker.judge import RuleJudge
-
-        return RuleJudge()
     from audiothinker.judge.factory import build_judge
 
     judge = build_judge(cfg.judge)
-    if hasattr(judge, "check"):
-        judge.check()  # fail before the first rollout, naming the URL, if the judge is unreachable
+    judge.check()  # fail before the first rollout, naming the URL, if the judge is unreachable
     return judge
 
 
-def _judge_delta(judge: Any, before: dict) -> tuple[dict, dict]:
+def _judge_delta(judge: Judge | None, before: dict) -> tuple[dict, dict]:
     """Per-step change of the judge's cumulative counters (requests sent, cache hits, failures)."""
-    if judge is None or not hasattr(judge, "stats"):
+    if judge is None:
         return {}, before
     now = judge.stats()
-    return {k: v - before.get(k, 0) for k, v in now.items() if isinstance(v, (int, float))}, now
+    return stats_delta(now, before), now
 
 
 class JudgeDownWatch:
@@ -56,7 +54,7 @@ class JudgeDownWatch:
         self.max_down_steps, self.streak, self.first = max_down_steps, 0, 0
         self.error: Exception | None = None  # set when the run must stop (raised after the step is logged)
 
-    def update(self, acc, judge: Any, scored, step: int) -> float:
+    def update(self, acc, judge: Judge | None, scored, step: int) -> float:
         """1.0 if the judge was down this step (warning on stderr), else 0.0; sets `error` after too many in a row."""
         import torch
 
@@ -67,8 +65,7 @@ class JudgeDownWatch:
             return 0.0
         self.streak += 1
         self.first = self.first if self.streak > 1 else step
-        transport = getattr(judge, "transport", None)
-        last = transport.last_error() if transport is not None and hasattr(transport, "last_error") else None
+        last = judge.last_error() if judge is not None else None
         if acc.is_main_process:
             print(f"warning: step {step}: the judge returned no score for any of {requests} requests "
                   f"(last error: {last or 'none, unparseable output'}); R_c and R_t left out of this step's advantages "
@@ -96,14 +93,12 @@ def train(cfg: Config, resume: bool = False) -> Path:
     with acc.main_process_first():
         train_path, train_format = training_file(cfg)
         records, load_result = load_training_records(train_path, train_format, cfg)
-    if cfg.judge.backend == "rule" and (preset.consistency or preset.think_quality):
-        from audiothinker.judge.rule import require_facts
-
-        require_facts(records, str(train_path))  # the rule judge knows the synthetic set's facts, nothing else
+    judge = build_judge_for(cfg, preset)  # reachable (checked) and able to score these records, or stop here
+    if judge is not None:
+        judge.check_records(records, str(train_path))
     if acc.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-    judge = build_judge_for(cfg, preset)
     ctx = build_context(cfg, dist, judge)
     records = drop_over_long_prompts(ctx.policy, records, load_result, cfg, preset.prompt)  # before step 1, not at it
     if acc.is_main_process and load_result.skipped:
@@ -119,10 +114,12 @@ def train(cfg: Config, resume: bool = False) -> Path:
             acc.print(f"resumed from {ckpt} at step {sampler.step}")
     evaluator = None
     if cfg.eval.eval_steps > 0:
-        from audiothinker.judge import RuleJudge
+        from audiothinker.judge.factory import build_judge
         from audiothinker.trainer.evaluation import PeriodicEval
 
-        evaluator = PeriodicEval(cfg, acc, ctx.policy, judge or RuleJudge())
+        # The inconsistency rate needs a judge: without R_c/R_t in the preset, the rule judge's R_c is free.
+        eval_judge = judge or build_judge(dataclasses.replace(cfg.judge, backend="rule"))
+        evaluator = PeriodicEval(cfg, acc, ctx.policy, eval_judge)
 
     logger = StepLogger(cfg, acc, total=cfg.max_steps, start=sampler.step)
     skip_log = SkipLog(out, acc, start=sampler.step)
