@@ -12,13 +12,16 @@ tokenizer stands in; it expands the audio placeholder exactly as the official on
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import torch
 
 from audiothinker.algos.logprobs import selective_log_softmax
-from audiothinker.models.base import PromptBatch
+from audiothinker.models import tiny
+from audiothinker.models.base import PromptBatch, unwrap
+from audiothinker.models.registry import register_family
 
 
 def _audio_tokens(n_frames: np.ndarray) -> np.ndarray:
@@ -73,33 +76,16 @@ class AudioOnlyOmniProcessor:
             (__import__("pathlib").Path(out) / "chat_template.jinja").write_text(self.chat_template)
 
 
-def load_omni_thinker(path: str, kwargs: dict, trust_remote_code: bool = False) -> "OmniThinkerPolicy":
-    from transformers import AutoFeatureExtractor, AutoTokenizer, Qwen2_5OmniThinkerForConditionalGeneration
-
-    model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(path, **kwargs)
-    processor: Any = None
-    try:
-        from transformers import AutoProcessor
-
-        processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except (ImportError, AttributeError, ValueError, OSError, TypeError):
-        pass  # torchvision missing (video processor) or an audio-only checkpoint
-    if not hasattr(processor, "feature_extractor"):
-        from pathlib import Path
-
-        tpl = Path(path) / "chat_template.jinja"
-        processor = AudioOnlyOmniProcessor(
-            AutoFeatureExtractor.from_pretrained(path), AutoTokenizer.from_pretrained(path),
-            tpl.read_text() if tpl.exists() else None,
-        )
-    return OmniThinkerPolicy(model, processor)
-
-
+@register_family(
+    "qwen2_5_omni", model_types=("qwen2_5_omni", "qwen2_5_omni_thinker"),
+    tiny={"qwen2_5_omni": tiny.build_tiny_qwen2_5_omni,
+          "qwen2_5_omni_short": functools.partial(tiny.build_tiny_qwen2_5_omni, mel_seconds=2)},
+)
 class OmniThinkerPolicy:
-    family = "qwen2_5_omni"
+    uses_audio = True
 
-    def __init__(self, model: torch.nn.Module, processor: Any):
-        self.model, self.processor = model, processor
+    def __init__(self, model: torch.nn.Module, processor: Any, name_or_path: str = ""):
+        self.model, self.processor, self.name_or_path = model, processor, name_or_path
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"
         fe = processor.feature_extractor
@@ -109,6 +95,30 @@ class OmniThinkerPolicy:
         names = ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>"]
         ids = self.tokenizer.convert_tokens_to_ids(names)
         self.audio_token_ids = [i for i in ids if i is not None and i != self.tokenizer.unk_token_id]
+
+    @classmethod
+    def load(cls, path: str, model_kwargs: dict[str, Any]) -> "OmniThinkerPolicy":
+        """The thinker's weights, with the official processor or the audio-only stand-in (module docstring)."""
+        from transformers import AutoFeatureExtractor, AutoTokenizer, Qwen2_5OmniThinkerForConditionalGeneration
+
+        trust_remote_code = model_kwargs.get("trust_remote_code", False)
+        model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(path, **model_kwargs)
+        processor: Any = None
+        try:
+            from transformers import AutoProcessor
+
+            processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+        except (ImportError, AttributeError, ValueError, OSError, TypeError):
+            pass  # torchvision missing (video processor) or an audio-only checkpoint
+        if not hasattr(processor, "feature_extractor"):  # a third-party processor without its audio half
+            from pathlib import Path
+
+            tpl = Path(path) / "chat_template.jinja"
+            processor = AudioOnlyOmniProcessor(
+                AutoFeatureExtractor.from_pretrained(path), AutoTokenizer.from_pretrained(path),
+                tpl.read_text() if tpl.exists() else None,
+            )
+        return cls(model, processor, path)
 
     def build_prompts(self, messages: list[list[dict]], audios: list[np.ndarray]) -> PromptBatch:
         texts = [self.processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in messages]
@@ -121,7 +131,7 @@ class OmniThinkerPolicy:
         return {k: v.repeat_interleave(n, 0) for k, v in batch.audio.items()}
 
     def generate(self, model: torch.nn.Module, batch: PromptBatch, num_generations: int, **sampling: Any) -> torch.Tensor:
-        core = model.get_base_model() if hasattr(model, "get_base_model") else model
+        core = unwrap(model)
         with torch.no_grad():
             out = core.generate(
                 input_ids=batch.input_ids, attention_mask=batch.attention_mask, **batch.audio,
@@ -131,7 +141,7 @@ class OmniThinkerPolicy:
 
     def prompt_embeds(self, model: torch.nn.Module, batch: PromptBatch) -> torch.Tensor:
         """Prompt token embeddings with the audio features in place of the placeholders -> [B, P, H]."""
-        core = (model.get_base_model() if hasattr(model, "get_base_model") else model).model  # thinker model
+        core = unwrap(model).model  # thinker model
         embeds = core.get_input_embeddings()(batch.input_ids)  # [B, P, H]
         audio = core.get_audio_features(
             batch.audio["input_features"], batch.audio["feature_attention_mask"], return_dict=True
@@ -146,7 +156,7 @@ class OmniThinkerPolicy:
         """Audio encoded once per prompt; the thinker's own forward computes its mRoPE positions from
         input_ids and the audio lengths (feature_attention_mask), the encoder itself is not rerun."""
         G = num_generations
-        core = model.get_base_model() if hasattr(model, "get_base_model") else model
+        core = unwrap(model)
         prompt = self.prompt_embeds(model, batch).repeat_interleave(G, 0)  # [N, P, H]
         comp = core.model.get_input_embeddings()(completion_ids)  # [N, C, H]
         ids = torch.cat([batch.input_ids.repeat_interleave(G, 0), completion_ids], dim=1)  # [N, P+C]

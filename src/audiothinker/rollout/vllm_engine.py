@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from audiothinker.models.base import PromptBatch
+from audiothinker.models.base import Policy, PromptBatch, is_peft, unwrap
 from audiothinker.rollout.base import EngineOptions, Rollout, SamplingParams, register_engine, stop_ids
 
 # transformers module names -> vLLM's. Qwen2-Audio: vLLM keeps the original checkpoint layout;
@@ -54,11 +54,11 @@ def merged_weights(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]
 
     A generator: the merge lasts while vLLM reads it, and the adapter is unmerged even if reading stops early.
     """
-    peft = hasattr(model, "peft_config")
+    peft = is_peft(model)
     if peft:
         model.merge_adapter()
     try:
-        base = model.get_base_model() if peft else model
+        base = unwrap(model)
         with torch.no_grad():
             for name, tensor in base.state_dict().items():
                 if "lora_" in name:
@@ -94,7 +94,7 @@ def tie_override(family: str, model: torch.nn.Module) -> dict[str, Any]:
     its text config may contradict); vLLM reads the text config. A disagreement would make vLLM
     sample from the embedding matrix instead of the trained head.
     """
-    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    core = unwrap(model)
     tied = core.get_output_embeddings().weight is core.get_input_embeddings().weight
     if family == "text":
         return {"tie_word_embeddings": tied}
@@ -105,7 +105,7 @@ def tie_override(family: str, model: torch.nn.Module) -> dict[str, Any]:
 
 def _max_positions(model: torch.nn.Module) -> int:
     """The language model's position limit (vLLM refuses a longer max_model_len)."""
-    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    core = unwrap(model)
     return int(core.config.get_text_config().max_position_embeddings)
 
 
@@ -121,18 +121,19 @@ class VLLMEngine:
 
     name = "vllm"
 
-    def __init__(self, policy: Any, options: EngineOptions):
+    def __init__(self, policy: Policy, options: EngineOptions | None = None):
         # The engine core must live in this process: collective_rpc then takes a weight iterator, not pickles.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         try:
             from vllm import LLM
         except ImportError as e:
             raise ImportError(f"rollout engine 'vllm' needs the vllm package ({e}); see docs/rollout.md (make test-vllm)") from e
-        self.policy, self.family = policy, getattr(policy, "family", "text")
+        options = options or EngineOptions(name_or_path=policy.name_or_path)
+        self.policy, self.family = policy, policy.family
         if self.family not in WEIGHT_PREFIXES:
             raise ValueError(f"rollout engine 'vllm' does not know model family {self.family!r}")
         self.eos_ids, self.pad_id = stop_ids(policy)
-        self.audio_ids = list(getattr(policy, "audio_token_ids", []))
+        self.audio_ids = list(policy.audio_token_ids)
         cuda = torch.cuda.is_available()
         self.sleep_enabled = options.enable_sleep_mode and cuda  # vLLM's sleep mode is CUDA-only
         kwargs: dict[str, Any] = dict(
@@ -142,7 +143,7 @@ class VLLMEngine:
             gpu_memory_utilization=options.gpu_memory_utilization, enable_sleep_mode=self.sleep_enabled,
             hf_overrides=tie_override(self.family, policy.model),
         )
-        if getattr(policy, "uses_audio", True):  # the Policy protocol's default: an adapter uses audio
+        if policy.uses_audio:
             kwargs["limit_mm_per_prompt"] = {"audio": 1}
         if not cuda:
             kwargs.update(enforce_eager=True, kv_cache_memory_bytes=options.cpu_kv_cache_bytes)
