@@ -52,7 +52,8 @@ def policy_loss(
 
 
 class LossType(NamedTuple):
-    reduce: Callable[..., torch.Tensor]  # (per_token_loss [N, T], mask [N, T], *, max_completion_length, num_items) -> scalar
+    # (per_token_loss [N, T], mask [N, T], *, max_completion_length, num_items) -> scalar
+    reduce: Callable[..., torch.Tensor]
     global_normaliser: bool  # divides by a count over the whole global batch (`num_items`), not by this micro-batch's
 
 

@@ -10,7 +10,9 @@ if TYPE_CHECKING:
     from audiothinker.config import TrainConfig
 
 
-def build_optimizer(model: torch.nn.Module, train: TrainConfig, total_updates: int) -> tuple[torch.optim.Optimizer, Any]:
+def build_optimizer(
+    model: torch.nn.Module, train: TrainConfig, total_updates: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """AdamW over the trainable parameters (train.learning_rate, train.weight_decay) and the
     train.lr_scheduler schedule (train.warmup_steps) over `total_updates` optimizer steps."""
     from transformers import get_scheduler

@@ -78,6 +78,8 @@ class AudioOnlyOmniProcessor:
 
 @register_family(
     "qwen2_5_omni", model_types=("qwen2_5_omni", "qwen2_5_omni_thinker"),
+    # vLLM serves the full Omni architecture, whose weight mapper strips a `thinker.` prefix
+    vllm_weight_prefixes=(("", "thinker."),), vllm_text_config=("thinker_config", "text_config"),
     tiny={"qwen2_5_omni": tiny.build_tiny_qwen2_5_omni,
           "qwen2_5_omni_short": functools.partial(tiny.build_tiny_qwen2_5_omni, mel_seconds=2)},
 )

@@ -20,6 +20,12 @@ from audiothinker.models.registry import register_family
 
 @register_family(
     "qwen2_audio", model_types=("qwen2_audio",), cache_encoder=True,
+    # vLLM keeps the original checkpoint layout
+    vllm_weight_prefixes=(
+        ("model.audio_tower.", "audio_tower."), ("model.multi_modal_projector.", "multi_modal_projector."),
+        ("model.language_model.", "language_model.model."), ("lm_head.", "language_model.lm_head."),
+    ),
+    vllm_text_config=("text_config",),
     tiny={"qwen2_audio": tiny.build_tiny_qwen2_audio,
           "qwen2_audio_short": functools.partial(tiny.build_tiny_qwen2_audio, mel_seconds=2)},
 )

@@ -27,6 +27,10 @@ class Family:
     tiny: Mapping[str, TinyBuilder] = field(default_factory=dict)  # spec name after "tiny:" -> builder
     fallback: bool = False  # chosen when no family claims a checkpoint (the text adapter: any causal LM)
     cache_encoder: bool = False  # the audio tower's outputs may be memoised (models/feature_cache.py)
+    # vLLM (rollout/vllm_engine.py): transformers -> vLLM parameter-name prefixes (None: the family does
+    # not run under vLLM), and where vLLM's hf_overrides hold the language model's config.
+    vllm_weight_prefixes: tuple[tuple[str, str], ...] | None = None
+    vllm_text_config: tuple[str, ...] = ()
 
     def claims(self, model_type: str, architectures: list[str]) -> bool:
         return model_type in self.model_types or bool(set(architectures) & set(self.architectures))
@@ -39,6 +43,7 @@ _discovered = False
 def register_family(
     name: str, *, model_types: tuple[str, ...] = (), architectures: tuple[str, ...] = (),
     tiny: Mapping[str, TinyBuilder] | None = None, fallback: bool = False, cache_encoder: bool = False,
+    vllm_weight_prefixes: tuple[tuple[str, str], ...] | None = None, vllm_text_config: tuple[str, ...] = (),
 ) -> Callable[[type], type]:
     """Class decorator: make an adapter selectable as `model.family: <name>` and detectable from a checkpoint.
 
@@ -50,7 +55,7 @@ def register_family(
             raise ValueError(f"model family {name!r} is registered twice")
         cls.family = name
         FAMILIES[name] = Family(name, cls.load, tuple(model_types), tuple(architectures), dict(tiny or {}),
-                                fallback, cache_encoder)
+                                fallback, cache_encoder, vllm_weight_prefixes, tuple(vllm_text_config))
         return cls
 
     return add

@@ -27,7 +27,7 @@ def _text_only(messages: list[dict]) -> list[dict]:
     return out
 
 
-@register_family("text", fallback=True, tiny={"text": tiny.build_tiny_text})
+@register_family("text", fallback=True, tiny={"text": tiny.build_tiny_text}, vllm_weight_prefixes=(("", ""),))
 class TextPolicy:
     uses_audio = False  # prompt_batch loads no audio for it
 

@@ -24,26 +24,23 @@ from typing import Any
 import torch
 
 from audiothinker.models.base import Policy, PromptBatch, is_peft, unwrap
+from audiothinker.models.registry import Family, get_family
 from audiothinker.rollout.base import EngineOptions, Rollout, SamplingParams, register_engine, stop_ids
 
-# transformers module names -> vLLM's. Qwen2-Audio: vLLM keeps the original checkpoint layout;
-# Qwen2.5-Omni: vLLM serves the full Omni architecture, whose mapper strips a `thinker.` prefix.
-WEIGHT_PREFIXES: dict[str, list[tuple[str, str]]] = {
-    "qwen2_audio": [
-        ("model.audio_tower.", "audio_tower."),
-        ("model.multi_modal_projector.", "multi_modal_projector."),
-        ("model.language_model.", "language_model.model."),
-        ("lm_head.", "language_model.lm_head."),
-    ],
-    "qwen2_5_omni": [("", "thinker.")],
-    "text": [("", "")],
-}
 AUDIO_PLACEHOLDER = "<|AUDIO|>"
 
 
+def vllm_family(family: str) -> Family:
+    """The registered family, which must declare its vLLM weight names (models/registry.py)."""
+    found = get_family(family)
+    if found.vllm_weight_prefixes is None:
+        raise ValueError(f"rollout engine 'vllm' does not know model family {family!r}")
+    return found
+
+
 def vllm_weight_name(family: str, name: str) -> str:
-    """The vLLM checkpoint-format name of a transformers parameter of `family`."""
-    for old, new in WEIGHT_PREFIXES[family]:
+    """The vLLM checkpoint-format name of a transformers parameter of `family` (its registered prefixes)."""
+    for old, new in vllm_family(family).vllm_weight_prefixes or ():
         if name.startswith(old):
             return new + name[len(old):]
     raise KeyError(f"{family}: no vLLM name for parameter {name!r}")
@@ -96,11 +93,10 @@ def tie_override(family: str, model: torch.nn.Module) -> dict[str, Any]:
     """
     core = unwrap(model)
     tied = core.get_output_embeddings().weight is core.get_input_embeddings().weight
-    if family == "text":
-        return {"tie_word_embeddings": tied}
-    if family == "qwen2_5_omni":
-        return {"thinker_config": {"text_config": {"tie_word_embeddings": tied}}}
-    return {"text_config": {"tie_word_embeddings": tied}}
+    override: dict[str, Any] = {"tie_word_embeddings": tied}
+    for key in reversed(vllm_family(family).vllm_text_config):  # e.g. thinker_config -> text_config
+        override = {key: override}
+    return override
 
 
 def _max_positions(model: torch.nn.Module) -> int:
@@ -129,9 +125,7 @@ class VLLMEngine:
         except ImportError as e:
             raise ImportError(f"rollout engine 'vllm' needs the vllm package ({e}); see docs/rollout.md (make test-vllm)") from e
         options = options or EngineOptions(name_or_path=policy.name_or_path)
-        self.policy, self.family = policy, policy.family
-        if self.family not in WEIGHT_PREFIXES:
-            raise ValueError(f"rollout engine 'vllm' does not know model family {self.family!r}")
+        self.policy, self.family = policy, vllm_family(policy.family).name
         self.eos_ids, self.pad_id = stop_ids(policy)
         self.audio_ids = list(policy.audio_token_ids)
         cuda = torch.cuda.is_available()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
@@ -22,13 +22,13 @@ from audiothinker.algos import get_loss_type, global_token_normaliser, group_adv
 from audiothinker.algos.importance import logprob_gap, tis_weights
 from audiothinker.algos.optim import backward_and_step, build_optimizer
 from audiothinker.config import Config
+from audiothinker.data.batching import prompt_batch, prompt_batch_skipping, slice_batch
 from audiothinker.data.records import AudioQA
 from audiothinker.judge.base import Judge
 from audiothinker.models.base import Policy, PromptBatch, ScoringModule
 from audiothinker.models.loading import load_policy
 from audiothinker.rewards import Preset, get_preset
 from audiothinker.rollout import EngineOptions, Rollout, RolloutEngine, SamplingParams, build_engine
-from audiothinker.data.batching import prompt_batch, prompt_batch_skipping, slice_batch
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
 from audiothinker.trainer.scoring import ScoredBatch, score_batch
 from audiothinker.trainer.tracking import PhaseTimer
@@ -43,7 +43,7 @@ class StepContext:
     scorer: torch.nn.Module  # ScoringModule around the policy model, prepared by accelerate
     ref_scorer: torch.nn.Module | None  # frozen copy; None with LoRA (adapter disabled) or beta = 0
     optimizer: torch.optim.Optimizer  # accelerate's wrapper of it
-    scheduler: Any  # a torch LR scheduler (transformers' get_scheduler)
+    scheduler: torch.optim.lr_scheduler.LRScheduler  # transformers.get_scheduler
     preset: Preset
     judge: Judge | None  # None: the preset needs no judge
     sampling: SamplingParams
