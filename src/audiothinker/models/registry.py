@@ -13,7 +13,10 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from audiothinker.models.base import Policy
 
 TinyBuilder = Callable[..., Path]  # (out_dir, *, seed) -> the directory written
 
@@ -21,7 +24,7 @@ TinyBuilder = Callable[..., Path]  # (out_dir, *, seed) -> the directory written
 @dataclass(frozen=True)
 class Family:
     name: str
-    load: Callable[[str, dict[str, Any]], Any]  # (path, from_pretrained kwargs) -> the adapter (a Policy)
+    load: Callable[[str, dict[str, Any]], Policy]  # (path, from_pretrained kwargs) -> the family's adapter
     model_types: tuple[str, ...] = ()  # config.json model_type values of this family
     architectures: tuple[str, ...] = ()  # or config.json architectures entries
     tiny: Mapping[str, TinyBuilder] = field(default_factory=dict)  # spec name after "tiny:" -> builder

@@ -22,7 +22,7 @@ from audiothinker.algos import get_loss_type, global_token_normaliser, group_adv
 from audiothinker.algos.importance import logprob_gap, tis_weights
 from audiothinker.algos.optim import backward_and_step, build_optimizer
 from audiothinker.config import Config
-from audiothinker.data.batching import prompt_batch, prompt_batch_skipping, slice_batch
+from audiothinker.data.batching import Skip, prompt_batch, prompt_batch_skipping, slice_batch
 from audiothinker.data.records import AudioQA
 from audiothinker.judge.base import Judge
 from audiothinker.models.base import Policy, PromptBatch, ScoringModule
@@ -57,7 +57,7 @@ class StepResult:
     scored: ScoredBatch
     stats: dict[str, float]  # loss, kl, clip ratios, grad norm
     records: list[AudioQA] | None = None  # the records trained on (data.on_error=skip may replace some)
-    skips: list = dataclasses.field(default_factory=list)  # data.batching.Skip, one per record left out
+    skips: list[Skip] = dataclasses.field(default_factory=list)  # one per record left out
 
 
 def build_context(cfg: Config, dist: Dist, judge: Judge | None = None) -> StepContext:
