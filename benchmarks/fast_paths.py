@@ -26,11 +26,7 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicLayer
 
-from audiothinker.models.base import PromptBatch, prompt_cache
-
-
-def _core(model: torch.nn.Module) -> torch.nn.Module:
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
+from audiothinker.models.base import PromptBatch, prompt_cache, unwrap
 
 
 class _PreallocatedLayer(DynamicLayer):
@@ -85,7 +81,7 @@ def fast_generate(
     if (top_p is not None and top_p < 1.0) or top_k:
         raise NotImplementedError("fast_generate samples from the full distribution (top_p=1, no top_k)")
     lm, head = policy.decoder(model)
-    min_new = int(getattr(_core(model).generation_config, "min_new_tokens", None) or 0)
+    min_new = int(getattr(unwrap(model).generation_config, "min_new_tokens", None) or 0)
     G, P = num_generations, batch.attention_mask.size(1)
     embeds = policy.prompt_embeds(model, batch)  # [B, P, H]
     cache = prompt_cache(lm, embeds[:, :-1], batch.attention_mask[:, :-1], G)  # P-1 positions, B*G rows
@@ -93,7 +89,7 @@ def fast_generate(
     N, device = len(batch) * G, embeds.device
     eos_ids = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
     eos = torch.tensor(eos_ids, dtype=torch.long, device=device)
-    suppress = torch.tensor(getattr(policy, "audio_token_ids", []) or [], dtype=torch.long, device=device)
+    suppress = torch.tensor(policy.audio_token_ids, dtype=torch.long, device=device)
     full_mask = torch.cat(
         [batch.attention_mask.repeat_interleave(G, 0), batch.attention_mask.new_ones(N, max_new_tokens)], dim=1
     )  # [N, P+T]: the generated tokens are all attended (those after EOS are masked later by the engine)
@@ -144,7 +140,7 @@ def self_check(workdir: str) -> None:
     from audiothinker.data.synthetic import write_synthetic
     from audiothinker.models.loading import load_policy, resolve_tiny
     from audiothinker.rollout import SamplingParams, build_engine
-    from audiothinker.trainer.data import prompt_batch
+    from audiothinker.data.batching import prompt_batch
 
     records = load_records(str(write_synthetic(Path(workdir) / "data", 16, 0)), "jsonl").records[:8]
     for spec in ("tiny:text", "tiny:qwen2_audio"):

@@ -10,7 +10,7 @@ from audiothinker.config import ModelConfig
 from audiothinker.data.synthetic import generate_items
 from audiothinker.models import feature_cache
 from audiothinker.models.loading import load_policy
-from audiothinker.trainer.data import prompt_batch
+from audiothinker.data.batching import prompt_batch
 
 
 def test_trim_round_trip():

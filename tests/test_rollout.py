@@ -204,7 +204,7 @@ def test_omni_override_wraps_a_thinker_config_in_the_full_omni_config(tmp_path):
     assert (text.hidden_size, text.num_hidden_layers) == (thinker.text_config.hidden_size, thinker.text_config.num_hidden_layers)
     assert full.thinker_config.audio_config.num_mel_bins == thinker.audio_config.num_mel_bins
     # A full Omni config (the published layout) keeps its nesting; only the two settings change.
-    again = OmniConfigOverride(tied=False)(full)
+    again = OmniConfigOverride(tied=False, architecture="Qwen2_5OmniModel")(full)
     assert again is full and again.architectures == ["Qwen2_5OmniModel"]
     assert again.thinker_config.text_config.tie_word_embeddings is False
 

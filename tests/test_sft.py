@@ -87,7 +87,7 @@ def test_answer_span_covers_the_answer_tokens(tiny_setup):
 
 def test_a_few_sft_steps_reduce_the_loss_and_the_checkpoint_loads(tiny_setup):
     from audiothinker.models.loading import load_policy
-    from audiothinker.trainer.data import prompt_batch
+    from audiothinker.data.batching import prompt_batch
 
     root, model, data = tiny_setup
     out = root / "run"

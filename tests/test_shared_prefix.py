@@ -33,7 +33,7 @@ from audiothinker.models.base import (
 from audiothinker.models.loading import load_policy
 from audiothinker.models.tiny import build_tiny_qwen2_audio, build_tiny_text
 from audiothinker.prompts import chat_messages
-from audiothinker.trainer.data import prompt_batch
+from audiothinker.data.batching import prompt_batch
 
 SR = 16000
 G = 3

@@ -75,7 +75,7 @@ def test_bad_clips_are_found_at_load_naming_each_record(dataset, tmp_path):
 
 def test_scan_results_are_cached_and_refreshed_when_a_file_changes(dataset, tmp_path, monkeypatch):
     import audiothinker.data.audio as audio
-    from audiothinker.trainer.data import scan_audio
+    from audiothinker.data.scan import scan_audio
     from audiothinker.data.loaders import load_records
 
     path, rows = dataset
@@ -139,7 +139,7 @@ def test_an_over_long_prompt_met_at_rollout_is_replaced_by_the_next_record(datas
     from audiothinker.config import ModelConfig
     from audiothinker.data.loaders import load_records
     from audiothinker.models.loading import load_policy
-    from audiothinker.trainer.data import prompt_batch_skipping
+    from audiothinker.data.batching import prompt_batch_skipping
 
     path, rows = dataset
     rows[0]["question"] = "Is the tone high or low? " * 60

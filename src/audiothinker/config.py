@@ -7,10 +7,12 @@ from these comments by `audiothinker config --reference`). Defaults follow the p
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,13 +229,18 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-_CHOICES = {
-    "model.family": ("auto", "qwen2_audio", "qwen2_5_omni", "text"),
+def _registry(module: str, names: str) -> Callable[[], tuple[str, ...]]:
+    """The names of a plug-in registry, read when a config is validated (its module imported then)."""
+    return lambda: tuple(getattr(importlib.import_module(module), names)())
+
+
+_CHOICES: dict[str, tuple[str, ...] | Callable[[], tuple[str, ...]]] = {
+    "model.family": _registry("audiothinker.models.registry", "family_choices"),
     "model.dtype": ("auto", "float32", "bfloat16", "float16"),
     "data.format": FORMATS,  # the loader registry (benchmark formats: eval/benchmarks/), read when validating
     "data.on_error": ("raise", "skip"),
-    "train.loss_type": ("grpo", "dr_grpo", "dapo", "bnpo"),
-    "train.scale_rewards": ("group", "batch", "none"),
+    "train.loss_type": _registry("audiothinker.algos.losses", "loss_type_names"),
+    "train.scale_rewards": _registry("audiothinker.algos.advantages", "scale_names"),
     "train.lr_scheduler": ("constant", "linear", "cosine"),
     "reward.preset": PRESETS,  # the registries: `rewards.register_preset`, `judge.register_backend`
     "judge.backend": JUDGE_BACKENDS,
@@ -352,7 +359,8 @@ def validate(cfg: Config) -> Config:
 
     if cfg.rollout.engine not in engine_names():
         raise ConfigError(f"rollout.engine: {cfg.rollout.engine!r} is not one of {engine_names()}")
-    for key, allowed in _CHOICES.items():
+    for key, choices in _CHOICES.items():
+        allowed = choices() if callable(choices) else choices
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if value not in allowed:

@@ -34,6 +34,7 @@ import torch
 
 from audiothinker.config import Config, load_config, to_dict
 from audiothinker.data.records import AudioQA
+from audiothinker.models.base import Policy
 
 
 @dataclass
@@ -120,7 +121,7 @@ def answer_nll(logp: torch.Tensor, spans: list[tuple[int, int]]) -> list[float |
 # --------------------------------------------------------------------------- the loop
 
 
-def preload_audio(records: list[AudioQA], policy: Any, max_audio_seconds: float | None) -> list[AudioQA]:
+def preload_audio(records: list[AudioQA], policy: Policy, max_audio_seconds: float | None) -> list[AudioQA]:
     """Read every clip once (resampled, cut to the policy's window); SFT revisits items many times."""
     from audiothinker.data.audio import AUDIO_STATS, load_record_audio
 
@@ -138,10 +139,10 @@ def sft(cfg: Config, opts: SFTOptions | None = None) -> Path:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from audiothinker.algos.optim import build_optimizer
     from audiothinker.models.base import ScoringModule
     from audiothinker.models.loading import load_policy, save_pretrained
     from audiothinker.trainer.data import load_training_records, training_file
-    from audiothinker.trainer.step import _optimizer
     from audiothinker.trainer.state import PromptSampler
     from audiothinker.trainer.tracking import JsonlWriter
 
@@ -160,7 +161,7 @@ def sft(cfg: Config, opts: SFTOptions | None = None) -> Path:
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos_id
 
     scorer = ScoringModule(policy.model, policy)
-    optimizer, scheduler = _optimizer(scorer, cfg, cfg.max_steps)
+    optimizer, scheduler = build_optimizer(scorer, cfg.train, cfg.max_steps)
     scorer, optimizer = acc.prepare(scorer, optimizer)
     scorer.train()
     sampler = PromptSampler(len(records), cfg.seed, cfg.data.shuffle)
@@ -189,10 +190,11 @@ def sft(cfg: Config, opts: SFTOptions | None = None) -> Path:
     return final
 
 
-def _train_step(acc: Any, scorer: Any, optimizer: Any, scheduler: Any, cfg: Config, opts: SFTOptions, policy: Any,
+def _train_step(acc: Any, scorer: Any, optimizer: Any, scheduler: Any, cfg: Config, opts: SFTOptions, policy: Policy,
                 records: list[AudioQA], sampler: Any, eos_pad: tuple[int, int]) -> dict[str, float]:
     """One optimizer step over gradient_accumulation_steps micro-batches; returns its metrics."""
-    from audiothinker.trainer.data import prompt_batch
+    from audiothinker.algos.optim import backward_and_step
+    from audiothinker.data.batching import prompt_batch
 
     losses, n_think, n_items = [], 0, 0
     answer_sums: dict[str, list[float]] = {}
@@ -208,13 +210,7 @@ def _train_step(acc: Any, scorer: Any, optimizer: Any, scheduler: Any, cfg: Conf
         with acc.accumulate(scorer):
             logp = scorer(batch, ids, mask, 1)  # [B, C]: audio features in the forward
             loss = nll_loss(logp, mask)
-            acc.backward(loss)
-            if acc.sync_gradients:
-                if cfg.train.max_grad_norm > 0:
-                    acc.clip_grad_norm_(scorer.parameters(), cfg.train.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+            backward_and_step(acc, scorer, loss, optimizer, scheduler, cfg.train.max_grad_norm)
         losses.append(float(loss.detach()))
         _collect_answer_nll(answer_sums, recs, shapes, answer_nll(logp, [span for _, span in targets]))
         n_think += sum(shapes)
@@ -237,7 +233,7 @@ def _collect_answer_nll(sums: dict[str, list[float]], records: list[AudioQA], sh
                 sums.setdefault(key, []).append(nll)
 
 
-def _save_step(acc: Any, scorer: Any, policy: Any, out: Path, step: int, keep: int | None) -> None:
+def _save_step(acc: Any, scorer: Any, policy: Policy, out: Path, step: int, keep: int | None) -> None:
     """A loadable model at <out>/step-NNNNNN (weights only: SFT is short, it restarts rather than resumes)."""
     from audiothinker.models.loading import save_pretrained
 

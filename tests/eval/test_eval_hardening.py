@@ -66,7 +66,7 @@ def test_eval_bad_clip_is_an_error_before_the_model_loads_or_a_listed_skip(tmp_p
 
 def test_eval_clip_failing_during_generation_is_skipped(tmp_path, models, monkeypatch):
     """A clip that passes the scan but fails when the batch is built (it changed, or the scan's cache is stale)."""
-    import audiothinker.trainer.data as tdata
+    import audiothinker.data.scan as tdata
 
     data = write_synthetic(tmp_path / "data", 5, 4, split="test")
     rows = [json.loads(line) for line in data.read_text().splitlines()]

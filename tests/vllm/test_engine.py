@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from audiothinker.rollout import SamplingParams, build_engine
-from audiothinker.trainer.data import prompt_batch
+from audiothinker.data.batching import prompt_batch
 from vllm_testlib import load
 
 GREEDY = SamplingParams(do_sample=False, max_new_tokens=16)

@@ -1,15 +1,29 @@
 """GRPO math: advantages, log-probs, policy loss and its reductions. Pure tensor functions."""
 
-from audiothinker.algos.advantages import group_advantages
-from audiothinker.algos.losses import LOSS_TYPES, PolicyLossOutput, k3_kl, policy_loss, reduce_loss
+from audiothinker.algos.advantages import SCALES, group_advantages, register_scale
 from audiothinker.algos.logprobs import selective_log_softmax
+from audiothinker.algos.losses import (
+    LOSS_TYPES,
+    PolicyLossOutput,
+    get_loss_type,
+    global_token_normaliser,
+    k3_kl,
+    policy_loss,
+    reduce_loss,
+    register_loss_type,
+)
 
 __all__ = [
     "LOSS_TYPES",
     "PolicyLossOutput",
+    "SCALES",
+    "get_loss_type",
+    "global_token_normaliser",
     "group_advantages",
     "k3_kl",
     "policy_loss",
     "reduce_loss",
+    "register_loss_type",
+    "register_scale",
     "selective_log_softmax",
 ]

@@ -1,20 +1,66 @@
-"""Group-relative advantages (GRPO; SPEC section 5): A_i = (R_i - mean_group) / (std + eps)."""
+"""Group-relative advantages (GRPO; SPEC section 5): A_i = (R_i - mean_group) / (std + eps).
+
+The divisor is a registry (`train.scale_rewards`), verl style: each scale is a pure function of the
+grouped rewards and the rewards of the whole global batch (gathered by the caller).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-SCALES = ("group", "batch", "none")
+Scale = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | None"]
+"""(grouped rewards [B, G], global-batch rewards [M]) -> the std to divide by (broadcasts to [B, G]); None: centre only."""
+
+SCALES: dict[str, Scale] = {}
+
+
+def register_scale(name: str) -> Callable[[Scale], Scale]:
+    """Decorator: make an advantage scale selectable as `train.scale_rewards: <name>`."""
+
+    def add(fn: Scale) -> Scale:
+        if name in SCALES and SCALES[name] is not fn:
+            raise ValueError(f"advantage scale {name!r} is registered twice")
+        SCALES[name] = fn
+        return fn
+
+    return add
+
+
+def scale_names() -> list[str]:
+    return list(SCALES)
+
+
+@register_scale("group")
+def group_std(grouped: torch.Tensor, batch_rewards: torch.Tensor) -> torch.Tensor:
+    """Each group's std (GRPO)."""
+    return grouped.std(dim=1, keepdim=True) if grouped.size(1) > 1 else torch.zeros_like(grouped[:, :1])  # [B, 1]
+
+
+@register_scale("batch")
+def batch_std(grouped: torch.Tensor, batch_rewards: torch.Tensor) -> torch.Tensor:
+    """The std of every reward of the global batch (Dr. GRPO / TRL scale_rewards="batch")."""
+    return batch_rewards.std() if batch_rewards.numel() > 1 else batch_rewards.new_zeros(())  # []
+
+
+@register_scale("none")
+def no_scale(grouped: torch.Tensor, batch_rewards: torch.Tensor) -> None:
+    """Centre only (Dr. GRPO)."""
+    return None
 
 
 def group_advantages(
-    rewards: torch.Tensor, group_size: int, scale: str = "group", eps: float = 1e-4
+    rewards: torch.Tensor, group_size: int, scale: str = "group", eps: float = 1e-4,
+    batch_rewards: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Advantages for rewards laid out group by group.
 
     rewards: [N] with N = num_prompts * group_size; completions of one prompt are contiguous.
-    scale: "group" divides by each group's std (GRPO), "batch" by the std of all rewards
-    (Dr. GRPO / TRL scale_rewards="batch"), "none" only centres (Dr. GRPO).
+    scale: a registered scale: "group" divides by each group's std (GRPO), "batch" by the std of
+    all rewards (Dr. GRPO / TRL scale_rewards="batch"), "none" only centres (Dr. GRPO).
+    batch_rewards: [M] the rewards of the global batch (all processes; groups never straddle
+    processes, so only "batch" reads it); default `rewards`.
     std is the unbiased estimator, as torch.std and TRL. A group whose rewards are all equal
     gets advantage 0 (never NaN): its centred rewards are 0 and the divisor is >= eps.
     """
@@ -27,10 +73,7 @@ def group_advantages(
     # The float mean of equal values can miss them by an ulp, and ulp / eps is ~1e-3: zero such groups exactly.
     same = (grouped == grouped[:, :1]).all(dim=1, keepdim=True)  # [B, 1]
     centred = centred.masked_fill(same, 0.0)
-    if scale == "group":
-        std = grouped.std(dim=1, keepdim=True) if group_size > 1 else torch.zeros_like(grouped[:, :1])
-        centred = centred / (std + eps)
-    elif scale == "batch":
-        std = rewards.std() if rewards.numel() > 1 else rewards.new_zeros(())
+    std = SCALES[scale](grouped, rewards if batch_rewards is None else batch_rewards)
+    if std is not None:
         centred = centred / (std + eps)
     return centred.reshape(-1)  # [N]

@@ -1,12 +1,11 @@
-"""Clipped GRPO surrogate with k3 KL, and the loss reductions of TRL's `loss_type`."""
+"""Clipped GRPO surrogate with k3 KL, and the loss reductions of TRL's `loss_type` (a registry, verl style)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-
-LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
 
 
 def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
@@ -52,6 +51,42 @@ def policy_loss(
     return PolicyLossOutput(per_token, kl, clipped_low, clipped_high)
 
 
+class LossType(NamedTuple):
+    # (per_token_loss [N, T], mask [N, T], *, max_completion_length, num_items) -> scalar
+    reduce: Callable[..., torch.Tensor]
+    global_normaliser: bool  # divides by a count over the whole global batch (`num_items`), not by this micro-batch's
+
+
+LOSS_TYPES: dict[str, LossType] = {}
+"""`train.loss_type` -> its reduction; every name registered with `register_loss_type`."""
+
+
+def register_loss_type(name: str, *, global_normaliser: bool = False) -> Callable[[Callable], Callable]:
+    """Decorator: make a loss reduction selectable as `train.loss_type: <name>`.
+
+    global_normaliser: the reduction needs `num_items` (active tokens of the global batch / processes);
+    the step computes it and undoes accelerate's division of the loss by gradient_accumulation_steps.
+    """
+
+    def add(fn: Callable) -> Callable:
+        if name in LOSS_TYPES and LOSS_TYPES[name].reduce is not fn:
+            raise ValueError(f"loss_type {name!r} is registered twice")
+        LOSS_TYPES[name] = LossType(fn, global_normaliser)
+        return fn
+
+    return add
+
+
+def loss_type_names() -> list[str]:
+    return list(LOSS_TYPES)
+
+
+def get_loss_type(name: str) -> LossType:
+    if name not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {name!r}; valid: {list(LOSS_TYPES)}")
+    return LOSS_TYPES[name]
+
+
 def reduce_loss(
     per_token_loss: torch.Tensor,
     mask: torch.Tensor,
@@ -59,25 +94,44 @@ def reduce_loss(
     max_completion_length: int | None = None,
     num_items: float | None = None,
 ) -> torch.Tensor:
-    """Reduce [N, T] per-token losses to a scalar, with TRL's meanings of `loss_type`.
+    """Reduce [N, T] per-token losses to a scalar with the registered `loss_type` (TRL's meanings)."""
+    reduce = get_loss_type(loss_type).reduce
+    return reduce(per_token_loss, mask.to(per_token_loss.dtype), max_completion_length=max_completion_length,
+                  num_items=num_items)
 
-    grpo:    mean over sequences of each sequence's token mean (length-biased; the paper's GRPO).
-    bnpo:    token mean over this (local) batch.
-    dr_grpo: token sum / (N * max_completion_length): a constant normaliser (Dr. GRPO).
-    dapo:    token sum / num_items, the active-token count of the whole global batch divided
-             by the number of processes (gradients are averaged across processes).
-    """
-    mask = mask.to(per_token_loss.dtype)
-    if loss_type == "grpo":
-        return ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
-    if loss_type == "bnpo":
-        return (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)
-    if loss_type == "dr_grpo":
-        if max_completion_length is None:
-            raise ValueError("dr_grpo needs max_completion_length")
-        return (per_token_loss * mask).sum() / (per_token_loss.size(0) * max_completion_length)
-    if loss_type == "dapo":
-        if num_items is None:
-            raise ValueError("dapo needs num_items (active tokens in the global batch / processes)")
-        return (per_token_loss * mask).sum() / max(float(num_items), 1.0)
-    raise ValueError(f"unknown loss_type {loss_type!r}; valid: {list(LOSS_TYPES)}")
+
+@register_loss_type("grpo")
+def grpo_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, **_: object) -> torch.Tensor:
+    """Mean over sequences of each sequence's token mean (length-biased; the paper's GRPO)."""
+    return ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+
+
+@register_loss_type("dr_grpo")
+def dr_grpo_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, *, max_completion_length: int | None = None,
+                 **_: object) -> torch.Tensor:
+    """Token sum / (N * max_completion_length): a constant normaliser (Dr. GRPO)."""
+    if max_completion_length is None:
+        raise ValueError("dr_grpo needs max_completion_length")
+    return (per_token_loss * mask).sum() / (per_token_loss.size(0) * max_completion_length)
+
+
+@register_loss_type("dapo", global_normaliser=True)
+def dapo_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, *, num_items: float | None = None,
+              **_: object) -> torch.Tensor:
+    """Token sum / num_items, the active-token count of the whole global batch divided by the number
+    of processes (gradients are averaged across processes; see `global_token_normaliser`)."""
+    if num_items is None:
+        raise ValueError("dapo needs num_items (active tokens in the global batch / processes)")
+    return (per_token_loss * mask).sum() / max(float(num_items), 1.0)
+
+
+@register_loss_type("bnpo")
+def bnpo_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, **_: object) -> torch.Tensor:
+    """Token mean over this (local) batch."""
+    return (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def global_token_normaliser(global_tokens: float, num_processes: int) -> float:
+    """`num_items` of a global-normaliser loss type: active tokens summed over every process, divided by
+    the number of processes, since DDP averages the processes' gradients."""
+    return global_tokens / num_processes

@@ -83,7 +83,7 @@ def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: 
     from audiothinker.eval.run import score_completions
     from audiothinker.models.base import PromptBatch
     from audiothinker.rollout import SamplingParams, build_engine
-    from audiothinker.trainer.data import prompt_batch
+    from audiothinker.data.batching import prompt_batch
 
     policy = load_eval_model(path)
     engine = build_engine("hf", policy)

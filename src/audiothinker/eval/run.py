@@ -153,11 +153,11 @@ def evaluate_policy(
     of each well-formed think completion (the inconsistency rate); None skips it.
     on_batch(rows) runs after each batch (the `eval` command appends them to its partial file).
     on_error="skip": a record whose clip fails to load or whose prompt is too long gets no row;
-    on_skip(skips) hears of it (`trainer.data.Skip`s); "raise" stops with the error naming it.
+    on_skip(skips) hears of it (`data.batching.Skip`s); "raise" stops with the error naming it.
     engine: a built rollout engine (the `eval --engine` choice); None = transformers generate.
     """
+    from audiothinker.data.batching import prompt_batch
     from audiothinker.rollout import build_engine
-    from audiothinker.trainer.data import prompt_batch
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -170,7 +170,7 @@ def evaluate_policy(
         for start in range(0, len(records), batch_size):
             chunk = list(records[start : start + batch_size])
             if on_error == "skip":
-                from audiothinker.trainer.data import prompt_batch_skipping
+                from audiothinker.data.batching import prompt_batch_skipping
 
                 batch, used, skips = prompt_batch_skipping(policy, chunk, prompt_kind, max_audio_seconds, None, None)
                 if on_skip is not None and skips:
@@ -438,7 +438,7 @@ def _scan(args: EvalOptions, records: list[AudioQA], out: Path, log: Callable[[s
     """Decode every clip once before the model loads (cached in <out>/audio_scan.json): with
     --on-error raise a bad clip is an error naming the records; with skip it is left out and listed."""
     from audiothinker.data.records import DataError
-    from audiothinker.trainer.data import scan_audio
+    from audiothinker.data.scan import scan_audio
 
     (out / SKIPPED).unlink(missing_ok=True)  # rewritten by this run
     bad = scan_audio(records, args.max_audio_seconds, out / "audio_scan.json", progress=progress)

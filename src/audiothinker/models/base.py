@@ -48,13 +48,21 @@ class PromptBatch:
 
 
 class Policy(Protocol):
-    """What the trainer, rollout engines and evaluator need from a model family."""
+    """What the trainer, rollout engines and evaluator need from a model family.
 
-    model: torch.nn.Module  # the trainable module (maybe peft- or accelerate-wrapped)
+    Every attribute is set when the adapter is built (`load_policy`, or the family's `load`).
+    """
+
+    family: str  # the registered family name (models/registry.py), saved beside a checkpoint
+    name_or_path: str  # the checkpoint loaded (rollout engines such as vLLM read its files)
+    model: torch.nn.Module  # the trainable module (maybe peft-wrapped; see `unwrap`)
+    processor: Any  # saved with the weights (`save_pretrained`); the tokenizer itself for the text adapter
     tokenizer: Any
     sampling_rate: int  # audio rate the processor expects
-    max_audio_seconds: float  # longest clip the audio encoder accepts
-    uses_audio: bool  # False: prompt_batch loads no audio (the text-only adapter); an adapter without it uses audio
+    max_audio_seconds: float  # longest clip the audio encoder accepts (inf: no audio)
+    uses_audio: bool  # False: prompt_batch loads no audio (the text-only adapter)
+    audio_token_ids: list[int]  # audio/vision placeholder ids: never generated, not counted as prompt text
+    audio_tower: torch.nn.Module | None  # the audio encoder (frozen by model.freeze_audio_tower); None: no audio
 
     def build_prompts(self, messages: list[list[dict]], audios: list[Any]) -> PromptBatch:
         """Render chat messages with the processor's template and extract audio features."""
@@ -70,6 +78,16 @@ class Policy(Protocol):
     ) -> torch.Tensor:
         """log pi(completion token | prompt, audio, previous tokens) -> [B*G, C]."""
         ...
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model inside a peft wrapper (the one place that probes for peft)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def is_peft(model: torch.nn.Module) -> bool:
+    """Whether `model` carries peft (LoRA) adapters."""
+    return hasattr(model, "peft_config")
 
 
 def left_pad_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:

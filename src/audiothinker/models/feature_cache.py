@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from audiothinker.models.base import Policy
+
 MAX_ENTRIES = 20_000
 """Per cache; the oldest entries go first (a full 30 s encoder output of a 64-wide tiny model is 0.2 MB)."""
 _MEL: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, int]] = OrderedDict()
@@ -128,10 +130,9 @@ def cache_encoder(tower: torch.nn.Module) -> None:
     tower.forward = forward
 
 
-def install(policy: Any, audio_tower: torch.nn.Module | None) -> None:
+def install(policy: Policy, audio_tower: torch.nn.Module | None) -> None:
     """Both caches on a policy with a Whisper-style feature extractor (the encoder one if `audio_tower`)."""
-    processor = getattr(policy, "processor", None)
-    fe = getattr(processor, "feature_extractor", None)
+    fe = getattr(policy.processor, "feature_extractor", None)  # a text adapter's processor is its tokenizer
     if fe is not None and hasattr(fe, "_torch_extract_fbank_features"):
         cache_mel(fe)
     if audio_tower is not None:

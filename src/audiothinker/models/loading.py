@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -12,12 +11,16 @@ from typing import Any
 import torch
 
 from audiothinker.config import ModelConfig
+from audiothinker.models.base import Policy, is_peft
+from audiothinker.models.registry import builder_source, detect_family_of, get_family, tiny_builders
 
 # `tiny:<family>` is the published layout shrunk (30 s / 300 s windows); `tiny:<family>_short` the same
-# with a 2 s mel window, a cheaper audio encoder for unit tests.
-TINY_BUILDERS = {
-    "tiny:qwen2_audio", "tiny:qwen2_audio_short", "tiny:qwen2_5_omni", "tiny:qwen2_5_omni_short", "tiny:text",
-}
+# with a 2 s mel window, a cheaper audio encoder for unit tests. Each family registers its own
+# (models/registry.py); `tiny_specs()` lists them.
+
+
+def tiny_specs() -> list[str]:
+    return sorted(tiny_builders())
 
 
 def default_cache_dir() -> Path:
@@ -30,25 +33,18 @@ def resolve_tiny(spec: str, cache_dir: str | Path | None = None, seed: int = 0) 
     The cache key includes a hash of the builder's source, so a changed builder never serves a stale model.
     """
     import hashlib
-    import inspect
 
-    from audiothinker.models import tiny
-
+    builders = tiny_builders()
+    if spec not in builders:
+        raise ValueError(f"unknown tiny model {spec!r}; valid: {sorted(builders)}")
     name = spec.split(":", 1)[1]
-    version = hashlib.sha1(inspect.getsource(tiny).encode()).hexdigest()[:8]
+    version = hashlib.sha1(builder_source(builders[spec]).encode()).hexdigest()[:8]
     out = Path(cache_dir or default_cache_dir()) / f"tiny-{name}-seed{seed}-{version}"
     if (out / "audiothinker_tiny.json").exists():
         return str(out)
-    builders = {
-        "qwen2_audio": tiny.build_tiny_qwen2_audio, "qwen2_5_omni": tiny.build_tiny_qwen2_5_omni, "text": tiny.build_tiny_text,
-        "qwen2_audio_short": functools.partial(tiny.build_tiny_qwen2_audio, mel_seconds=2),
-        "qwen2_5_omni_short": functools.partial(tiny.build_tiny_qwen2_5_omni, mel_seconds=2),
-    }
-    if name not in builders:
-        raise ValueError(f"unknown tiny model {spec!r}; valid: {sorted('tiny:' + k for k in builders)}")
     tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
     with torch.random.fork_rng(devices=[]):  # the builder seeds torch: the run's RNG must not depend on a cache miss
-        builders[name](tmp, seed=seed)
+        builders[spec](tmp, seed=seed)
     try:
         tmp.rename(out)
     except OSError:  # another process finished first
@@ -56,8 +52,8 @@ def resolve_tiny(spec: str, cache_dir: str | Path | None = None, seed: int = 0) 
     return str(out)
 
 
-def _model_type(path: str) -> str:
-    """The checkpoint's config.json model_type (no weights read); a missing or broken config names the path."""
+def _model_config(path: str) -> tuple[str, list[str]]:
+    """The checkpoint's config.json (model_type, architectures), no weights read; a missing or broken config names the path."""
     from transformers import AutoConfig
 
     from audiothinker.config import ConfigError
@@ -65,9 +61,10 @@ def _model_type(path: str) -> str:
     if path.startswith(("/", ".", "~")) and not Path(path).expanduser().exists():
         raise ConfigError(f"model.name_or_path: {path} does not exist")
     try:
-        return getattr(AutoConfig.from_pretrained(path), "model_type", "")
+        config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as e:
         raise ConfigError(f"model.name_or_path: cannot read the model config of {path}: {' '.join(str(e).split())[:300]}") from e
+    return getattr(config, "model_type", ""), list(getattr(config, "architectures", None) or [])
 
 
 def check_family(path: str, family: str) -> str:
@@ -78,17 +75,13 @@ def check_family(path: str, family: str) -> str:
     detected = detect_family(path)
     if family != "auto" and family != detected:
         raise ConfigError(f"model.family: {family!r} does not match the checkpoint {path}, whose config.json says "
-                          f"model_type {_model_type(path)!r} (family {detected!r}); set model.family={detected} or auto")
+                          f"model_type {_model_config(path)[0]!r} (family {detected!r}); set model.family={detected} or auto")
     return detected
 
 
 def detect_family(path: str) -> str:
-    model_type = _model_type(path)
-    if model_type == "qwen2_audio":
-        return "qwen2_audio"
-    if model_type in ("qwen2_5_omni", "qwen2_5_omni_thinker"):
-        return "qwen2_5_omni"
-    return "text"
+    """The registered family that claims the checkpoint's config.json (models/registry.py)."""
+    return detect_family_of(*_model_config(path))
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -97,46 +90,23 @@ def _dtype(name: str) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
-def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str | None = None) -> Any:
-    """Load model + processor and wrap them in the family's adapter (LoRA / frozen audio tower applied)."""
+def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str | None = None) -> Policy:
+    """Load model + processor into the family's adapter (LoRA / frozen audio tower / feature caches applied)."""
     name = path or cfg.name_or_path
-    if name in TINY_BUILDERS:
+    if name.startswith("tiny:"):
         name = resolve_tiny(name, cache_dir, cfg.tiny_seed)
-    family = check_family(name, cfg.family)
+    family = get_family(check_family(name, cfg.family))
     kwargs: dict[str, Any] = {"dtype": _dtype(cfg.dtype), "trust_remote_code": cfg.trust_remote_code}
     if cfg.attn_implementation:
         kwargs["attn_implementation"] = cfg.attn_implementation
+    policy: Policy = family.load(name, kwargs)
 
-    if family == "qwen2_audio":
-        from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
-
-        from audiothinker.models.qwen2_audio import Qwen2AudioPolicy
-
-        model = Qwen2AudioForConditionalGeneration.from_pretrained(name, **kwargs)
-        processor = AutoProcessor.from_pretrained(name, trust_remote_code=cfg.trust_remote_code)
-        policy: Any = Qwen2AudioPolicy(model, processor)
-        audio_tower = model.model.audio_tower
-    elif family == "qwen2_5_omni":
-        from audiothinker.models.qwen2_5_omni import load_omni_thinker
-
-        policy = load_omni_thinker(name, kwargs, cfg.trust_remote_code)
-        audio_tower = policy.audio_tower
-    else:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from audiothinker.models.text import TextPolicy
-
-        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=cfg.trust_remote_code)
-        policy = TextPolicy(model, tokenizer)
-        audio_tower = None
-
-    if cfg.freeze_audio_tower and audio_tower is not None:
-        audio_tower.requires_grad_(False)
+    if cfg.freeze_audio_tower and policy.audio_tower is not None:
+        policy.audio_tower.requires_grad_(False)
     if cfg.cache_audio_features:
         from audiothinker.models import feature_cache
 
-        feature_cache.install(policy, audio_tower if family == "qwen2_audio" else None)
+        feature_cache.install(policy, policy.audio_tower if family.cache_encoder else None)
     if cfg.gradient_checkpointing:
         policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         policy.model.config.use_cache = False
@@ -149,15 +119,14 @@ def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str
             exclude_modules=r".*(audio_tower|visual).*",  # language model only
         )
         policy.model = get_peft_model(policy.model, lora)
-    policy.name_or_path = name
     return policy
 
 
-def save_pretrained(policy: Any, out_dir: str | Path, state_dict: dict | None = None) -> None:
+def save_pretrained(policy: Policy, out_dir: str | Path, state_dict: dict | None = None) -> None:
     """Write the policy as a loadable checkpoint (safetensors) with its processor (LoRA: merged; ends training use)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if hasattr(policy.model, "peft_config"):
+    if is_peft(policy.model):
         # The adapter alone under adapter/, and the merged weights beside it so `final/` loads like any model.
         policy.model.save_pretrained(out / "adapter")
         policy.model = policy.model.merge_and_unload()
@@ -165,7 +134,7 @@ def save_pretrained(policy: Any, out_dir: str | Path, state_dict: dict | None = 
     else:
         policy.model.save_pretrained(out, state_dict=state_dict, safe_serialization=True)
     policy.processor.save_pretrained(out)
-    _copy_processor_files(getattr(policy, "name_or_path", None), out)
+    _copy_processor_files(policy.name_or_path, out)
     (out / "audiothinker_family.json").write_text(json.dumps({"family": policy.family}))
 
 

@@ -12,13 +12,16 @@ tokenizer stands in; it expands the audio placeholder exactly as the official on
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import torch
 
 from audiothinker.algos.logprobs import selective_log_softmax
-from audiothinker.models.base import PromptBatch
+from audiothinker.models import tiny
+from audiothinker.models.base import PromptBatch, unwrap
+from audiothinker.models.registry import register_family
 
 
 def _audio_tokens(n_frames: np.ndarray) -> np.ndarray:
@@ -73,33 +76,29 @@ class AudioOnlyOmniProcessor:
             (__import__("pathlib").Path(out) / "chat_template.jinja").write_text(self.chat_template)
 
 
-def load_omni_thinker(path: str, kwargs: dict, trust_remote_code: bool = False) -> "OmniThinkerPolicy":
-    from transformers import AutoFeatureExtractor, AutoTokenizer, Qwen2_5OmniThinkerForConditionalGeneration
+def _vllm_config(tied: bool) -> Any:
+    """vLLM serves the thinker through its full-Omni classes: a full Omni config (rollout/vllm_omni.py)."""
+    from audiothinker.rollout.vllm_omni import OmniConfigOverride
 
-    model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(path, **kwargs)
-    processor: Any = None
-    try:
-        from transformers import AutoProcessor
-
-        processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except (ImportError, AttributeError, ValueError, OSError, TypeError):
-        pass  # torchvision missing (video processor) or an audio-only checkpoint
-    if not hasattr(processor, "feature_extractor"):
-        from pathlib import Path
-
-        tpl = Path(path) / "chat_template.jinja"
-        processor = AudioOnlyOmniProcessor(
-            AutoFeatureExtractor.from_pretrained(path), AutoTokenizer.from_pretrained(path),
-            tpl.read_text() if tpl.exists() else None,
-        )
-    return OmniThinkerPolicy(model, processor)
+    return OmniConfigOverride(tied)
 
 
+@register_family(
+    "qwen2_5_omni", model_types=("qwen2_5_omni", "qwen2_5_omni_thinker"),
+    # vLLM serves the full Omni architecture and reads the published checkpoint's names (`thinker.audio_tower.*`,
+    # `thinker.visual.*`, `thinker.model.*`, `thinker.lm_head.*`). transformers >= 5.2x nests the thinker's parts
+    # under `model.` (`model.language_model.*`); earlier 5.x (vLLM's pin) keeps the checkpoint's layout (last rule).
+    vllm_weight_prefixes=(("model.audio_tower.", "thinker.audio_tower."), ("model.visual.", "thinker.visual."),
+                          ("model.language_model.", "thinker.model."), ("", "thinker.")),
+    vllm_hf_overrides=_vllm_config,
+    tiny={"qwen2_5_omni": tiny.build_tiny_qwen2_5_omni,
+          "qwen2_5_omni_short": functools.partial(tiny.build_tiny_qwen2_5_omni, mel_seconds=2)},
+)
 class OmniThinkerPolicy:
-    family = "qwen2_5_omni"
+    uses_audio = True
 
-    def __init__(self, model: torch.nn.Module, processor: Any):
-        self.model, self.processor = model, processor
+    def __init__(self, model: torch.nn.Module, processor: Any, name_or_path: str = ""):
+        self.model, self.processor, self.name_or_path = model, processor, name_or_path
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"
         fe = processor.feature_extractor
@@ -109,6 +108,30 @@ class OmniThinkerPolicy:
         names = ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>"]
         ids = self.tokenizer.convert_tokens_to_ids(names)
         self.audio_token_ids = [i for i in ids if i is not None and i != self.tokenizer.unk_token_id]
+
+    @classmethod
+    def load(cls, path: str, model_kwargs: dict[str, Any]) -> "OmniThinkerPolicy":
+        """The thinker's weights, with the official processor or the audio-only stand-in (module docstring)."""
+        from transformers import AutoFeatureExtractor, AutoTokenizer, Qwen2_5OmniThinkerForConditionalGeneration
+
+        trust_remote_code = model_kwargs.get("trust_remote_code", False)
+        model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(path, **model_kwargs)
+        processor: Any = None
+        try:
+            from transformers import AutoProcessor
+
+            processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+        except (ImportError, AttributeError, ValueError, OSError, TypeError):
+            pass  # torchvision missing (video processor) or an audio-only checkpoint
+        if not hasattr(processor, "feature_extractor"):  # a third-party processor without its audio half
+            from pathlib import Path
+
+            tpl = Path(path) / "chat_template.jinja"
+            processor = AudioOnlyOmniProcessor(
+                AutoFeatureExtractor.from_pretrained(path), AutoTokenizer.from_pretrained(path),
+                tpl.read_text() if tpl.exists() else None,
+            )
+        return cls(model, processor, path)
 
     def build_prompts(self, messages: list[list[dict]], audios: list[np.ndarray]) -> PromptBatch:
         texts = [self.processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in messages]
@@ -121,7 +144,7 @@ class OmniThinkerPolicy:
         return {k: v.repeat_interleave(n, 0) for k, v in batch.audio.items()}
 
     def generate(self, model: torch.nn.Module, batch: PromptBatch, num_generations: int, **sampling: Any) -> torch.Tensor:
-        core = model.get_base_model() if hasattr(model, "get_base_model") else model
+        core = unwrap(model)
         with torch.no_grad():
             out = core.generate(
                 input_ids=batch.input_ids, attention_mask=batch.attention_mask, **batch.audio,
@@ -131,7 +154,7 @@ class OmniThinkerPolicy:
 
     def prompt_embeds(self, model: torch.nn.Module, batch: PromptBatch) -> torch.Tensor:
         """Prompt token embeddings with the audio features in place of the placeholders -> [B, P, H]."""
-        top = model.get_base_model() if hasattr(model, "get_base_model") else model
+        top = unwrap(model)
         # transformers >= 5.2x moved these into `Qwen2_5OmniThinkerModel` (top.model); earlier 5.x (vLLM's pin)
         # keep them on the thinker itself, whose `.model` is the text model.
         core = top.model if hasattr(top.model, "get_placeholder_mask") else top
@@ -149,7 +172,7 @@ class OmniThinkerPolicy:
         """Audio encoded once per prompt; the thinker's own forward computes its mRoPE positions from
         input_ids and the audio lengths (feature_attention_mask), the encoder itself is not rerun."""
         G = num_generations
-        core = model.get_base_model() if hasattr(model, "get_base_model") else model
+        core = unwrap(model)
         prompt = self.prompt_embeds(model, batch).repeat_interleave(G, 0)  # [N, P, H]
         comp = core.get_input_embeddings()(completion_ids)  # [N, C, H]
         ids = torch.cat([batch.input_ids.repeat_interleave(G, 0), completion_ids], dim=1)  # [N, P+C]

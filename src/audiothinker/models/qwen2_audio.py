@@ -7,26 +7,36 @@ generation and in every scoring forward (models/base.py: `prompt_cache`, `comple
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import torch
 
-from audiothinker.models.base import PromptBatch, completion_logprobs, prompt_cache
+from audiothinker.models import tiny
+from audiothinker.models.base import PromptBatch, completion_logprobs, prompt_cache, unwrap
+from audiothinker.models.registry import register_family
 
 
-def _core(model: torch.nn.Module) -> torch.nn.Module:
-    """The Qwen2AudioForConditionalGeneration inside a peft wrapper (DDP/FSDP wrap `ScoringModule`, not this)."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
+@register_family(
+    "qwen2_audio", model_types=("qwen2_audio",), cache_encoder=True,
+    # vLLM keeps the original checkpoint layout
+    vllm_weight_prefixes=(
+        ("model.audio_tower.", "audio_tower."), ("model.multi_modal_projector.", "multi_modal_projector."),
+        ("model.language_model.", "language_model.model."), ("lm_head.", "language_model.lm_head."),
+    ),
+    vllm_text_config=("text_config",),
+    tiny={"qwen2_audio": tiny.build_tiny_qwen2_audio,
+          "qwen2_audio_short": functools.partial(tiny.build_tiny_qwen2_audio, mel_seconds=2)},
+)
 class Qwen2AudioPolicy:
-    family = "qwen2_audio"
     uses_audio = True
 
-    def __init__(self, model: torch.nn.Module, processor: Any):
+    def __init__(self, model: torch.nn.Module, processor: Any, name_or_path: str = ""):
         self.model = model
+        self.name_or_path = name_or_path
         self.processor = processor
+        self.audio_tower = unwrap(model).model.audio_tower
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"
         fe = processor.feature_extractor
@@ -36,6 +46,14 @@ class Qwen2AudioPolicy:
             i for i in self.tokenizer.convert_tokens_to_ids(["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"])
             if i is not None and i != self.tokenizer.unk_token_id
         ]
+
+    @classmethod
+    def load(cls, path: str, model_kwargs: dict[str, Any]) -> "Qwen2AudioPolicy":
+        from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+
+        model = Qwen2AudioForConditionalGeneration.from_pretrained(path, **model_kwargs)
+        processor = AutoProcessor.from_pretrained(path, trust_remote_code=model_kwargs.get("trust_remote_code", False))
+        return cls(model, processor, path)
 
     # ---- inputs -------------------------------------------------------------------------------
     def build_prompts(self, messages: list[list[dict]], audios: list[np.ndarray]) -> PromptBatch:
@@ -50,7 +68,7 @@ class Qwen2AudioPolicy:
         """Token embeddings of the prompts with the audio placeholders replaced by audio features -> [B, P, H]."""
         from transformers.masking_utils import create_bidirectional_mask
 
-        core = _core(model).model  # Qwen2AudioModel
+        core = unwrap(model).model  # Qwen2AudioModel
         embeds = core.get_input_embeddings()(batch.input_ids)  # [B, P, H]
         feats = batch.audio["input_features"]  # [B, M, F]
         feat_mask = batch.audio["feature_attention_mask"]  # [B, F]
@@ -71,7 +89,7 @@ class Qwen2AudioPolicy:
 
     def decoder(self, model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
         """(language model taking inputs_embeds, LM head): the forward of Qwen2AudioForConditionalGeneration after the merge."""
-        core = _core(model)
+        core = unwrap(model)
         return core.model.language_model, core.lm_head
 
     # ---- generation ---------------------------------------------------------------------------
@@ -84,7 +102,7 @@ class Qwen2AudioPolicy:
             cache = prompt_cache(self.decoder(model)[0], embeds[:, :-1], batch.attention_mask[:, :-1], G)
             # input_ids ride along so that a repetition penalty counts the prompt's tokens too, as
             # with any text model (TRL, vLLM); the model reads the embeddings.
-            out = _core(model).generate(
+            out = unwrap(model).generate(
                 input_ids=batch.input_ids.repeat_interleave(G, 0), inputs_embeds=embeds.repeat_interleave(G, 0),
                 attention_mask=batch.attention_mask.repeat_interleave(G, 0),
                 past_key_values=cache, use_cache=True, suppress_tokens=self.audio_token_ids, **sampling,

@@ -12,7 +12,9 @@ from typing import Any
 
 import torch
 
-from audiothinker.models.base import PromptBatch, completion_logprobs, prompt_cache
+from audiothinker.models import tiny
+from audiothinker.models.base import PromptBatch, completion_logprobs, prompt_cache, unwrap
+from audiothinker.models.registry import register_family
 
 
 def _text_only(messages: list[dict]) -> list[dict]:
@@ -25,21 +27,29 @@ def _text_only(messages: list[dict]) -> list[dict]:
     return out
 
 
-def _core(model: torch.nn.Module) -> torch.nn.Module:
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
+@register_family("text", fallback=True, tiny={"text": tiny.build_tiny_text}, vllm_weight_prefixes=(("", ""),))
 class TextPolicy:
-    family = "text"
     uses_audio = False  # prompt_batch loads no audio for it
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any):
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, name_or_path: str = ""):
         self.model = model
+        self.name_or_path = name_or_path
         self.processor = tokenizer
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         self.sampling_rate = 16000
         self.max_audio_seconds = float("inf")
+        self.audio_token_ids: list[int] = []
+        self.audio_tower = None
+
+    @classmethod
+    def load(cls, path: str, model_kwargs: dict[str, Any]) -> "TextPolicy":
+        """Any AutoModelForCausalLM checkpoint, with its tokenizer."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=model_kwargs.get("trust_remote_code", False))
+        return cls(model, tokenizer, path)
 
     def build_prompts(self, messages: list[list[dict]], audios: list[Any]) -> PromptBatch:
         texts = [self.tokenizer.apply_chat_template(_text_only(m), add_generation_prompt=True, tokenize=False) for m in messages]
@@ -48,7 +58,7 @@ class TextPolicy:
 
     def decoder(self, model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
         """(decoder stack taking inputs_embeds, LM head) of the model."""
-        core = _core(model)
+        core = unwrap(model)
         return core.get_decoder(), core.get_output_embeddings()
 
     def prompt_embeds(self, model: torch.nn.Module, batch: PromptBatch) -> torch.Tensor:
@@ -61,7 +71,7 @@ class TextPolicy:
             # against the repeated cache and decodes the B*G rows from there.
             backbone = self.decoder(model)[0]
             cache = prompt_cache(backbone, self.prompt_embeds(model, batch)[:, :-1], batch.attention_mask[:, :-1], G)
-            out = _core(model).generate(
+            out = unwrap(model).generate(
                 input_ids=batch.input_ids.repeat_interleave(G, 0), attention_mask=batch.attention_mask.repeat_interleave(G, 0),
                 past_key_values=cache, use_cache=True, **sampling,
             )

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 
-from audiothinker.models.base import PromptBatch
+from audiothinker.models.base import Policy, PromptBatch, unwrap
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class RolloutEngine(Protocol):
         ...
 
 
-EngineFactory = Callable[[Any, EngineOptions], RolloutEngine]
+EngineFactory = Callable[[Policy, "EngineOptions | None"], RolloutEngine]
 ENGINES: dict[str, EngineFactory] = {}
 
 
@@ -99,10 +99,10 @@ def engine_names() -> list[str]:
     return sorted(ENGINES)
 
 
-def build_engine(name: str, policy: Any, options: EngineOptions | None = None) -> RolloutEngine:
+def build_engine(name: str, policy: Policy, options: EngineOptions | None = None) -> RolloutEngine:
     if name not in engine_names():
         raise ValueError(f"unknown rollout engine {name!r}; valid: {engine_names()}")
-    return ENGINES[name](policy, options or EngineOptions(name_or_path=getattr(policy, "name_or_path", "")))
+    return ENGINES[name](policy, options)  # None: the engine's defaults, read off the policy
 
 
 def pad_after_eos(ids: torch.Tensor, eos_ids: list[int], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -117,10 +117,11 @@ def pad_after_eos(ids: torch.Tensor, eos_ids: list[int], pad_id: int) -> tuple[t
     return ids, mask, first >= C
 
 
-def stop_ids(policy: Any) -> tuple[list[int], int]:
+def stop_ids(policy: Policy) -> tuple[list[int], int]:
     """(EOS ids, pad id) of a policy: the generation config's EOS list, else the tokenizer's."""
     tok = policy.tokenizer
-    eos = policy.model.generation_config.eos_token_id if hasattr(policy.model, "generation_config") else None
+    generation_config = getattr(unwrap(policy.model), "generation_config", None)  # transformers' object, maybe absent
+    eos = generation_config.eos_token_id if generation_config is not None else None
     eos_ids = eos if isinstance(eos, list) else [eos if eos is not None else tok.eos_token_id]
     eos_ids = [e for e in eos_ids if e is not None]
     return eos_ids, tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]

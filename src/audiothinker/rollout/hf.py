@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from audiothinker.models.base import PromptBatch
+from audiothinker.models.base import Policy, PromptBatch, unwrap
 from audiothinker.rollout.base import EngineOptions, Rollout, SamplingParams, pad_after_eos, register_engine, stop_ids
 
 
@@ -42,7 +42,7 @@ def own_generation_config(model: torch.nn.Module, settings: dict[str, Any]) -> I
     (and any custom entry in it) is set aside for the call and put back after."""
     from transformers import GenerationConfig
 
-    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    core = unwrap(model)
     saved = getattr(core, "generation_config", None)
     core.generation_config = GenerationConfig(**settings)
     try:
@@ -57,7 +57,7 @@ class HFEngine:
 
     name = "hf"
 
-    def __init__(self, policy: Any, options: EngineOptions | None = None):
+    def __init__(self, policy: Policy, options: EngineOptions | None = None):
         self.policy = policy
         self.model: torch.nn.Module = policy.model
         self.eos_ids, self.pad_id = stop_ids(policy)

@@ -23,35 +23,24 @@ from typing import Any
 
 import torch
 
-from audiothinker.models.base import PromptBatch
+from audiothinker.models.base import Policy, PromptBatch, is_peft, unwrap
+from audiothinker.models.registry import Family, get_family
 from audiothinker.rollout.base import EngineOptions, Rollout, SamplingParams, register_engine, stop_ids
 
-# transformers module names -> vLLM's. Qwen2-Audio: vLLM keeps the original checkpoint layout;
-# Qwen2.5-Omni: vLLM serves the full Omni architecture and reads the published checkpoint's names
-# (`thinker.audio_tower.*`, `thinker.visual.*`, `thinker.model.*`, `thinker.lm_head.*`). transformers
-# >= 5.2x nests the thinker's parts under `model.` (`model.language_model.*`); earlier 5.x (vLLM's
-# pin) keeps the checkpoint's layout, which the last rule maps.
-WEIGHT_PREFIXES: dict[str, list[tuple[str, str]]] = {
-    "qwen2_audio": [
-        ("model.audio_tower.", "audio_tower."),
-        ("model.multi_modal_projector.", "multi_modal_projector."),
-        ("model.language_model.", "language_model.model."),
-        ("lm_head.", "language_model.lm_head."),
-    ],
-    "qwen2_5_omni": [
-        ("model.audio_tower.", "thinker.audio_tower."),
-        ("model.visual.", "thinker.visual."),
-        ("model.language_model.", "thinker.model."),
-        ("", "thinker."),
-    ],
-    "text": [("", "")],
-}
 AUDIO_PLACEHOLDER = "<|AUDIO|>"
 
 
+def vllm_family(family: str) -> Family:
+    """The registered family, which must declare its vLLM weight names (models/registry.py)."""
+    found = get_family(family)
+    if found.vllm_weight_prefixes is None:
+        raise ValueError(f"rollout engine 'vllm' does not know model family {family!r}")
+    return found
+
+
 def vllm_weight_name(family: str, name: str) -> str:
-    """The vLLM checkpoint-format name of a transformers parameter of `family`."""
-    for old, new in WEIGHT_PREFIXES[family]:
+    """The vLLM checkpoint-format name of a transformers parameter of `family` (its registered prefixes)."""
+    for old, new in vllm_family(family).vllm_weight_prefixes or ():
         if name.startswith(old):
             return new + name[len(old):]
     raise KeyError(f"{family}: no vLLM name for parameter {name!r}")
@@ -62,11 +51,11 @@ def merged_weights(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]
 
     A generator: the merge lasts while vLLM reads it, and the adapter is unmerged even if reading stops early.
     """
-    peft = hasattr(model, "peft_config")
+    peft = is_peft(model)
     if peft:
         model.merge_adapter()
     try:
-        base = model.get_base_model() if peft else model
+        base = unwrap(model)
         with torch.no_grad():
             for name, tensor in base.state_dict().items():
                 if "lora_" in name:
@@ -102,20 +91,20 @@ def tie_override(family: str, model: torch.nn.Module) -> Any:
     its text config may contradict); vLLM reads the text config. A disagreement would make vLLM
     sample from the embedding matrix instead of the trained head.
     """
-    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    core = unwrap(model)
     tied = core.get_output_embeddings().weight is core.get_input_embeddings().weight
-    if family == "text":
-        return {"tie_word_embeddings": tied}
-    if family == "qwen2_5_omni":  # vLLM serves the thinker as a full Omni model (vllm_omni.py)
-        from audiothinker.rollout.vllm_omni import OmniConfigOverride
-
-        return OmniConfigOverride(tied)
-    return {"text_config": {"tie_word_embeddings": tied}}
+    found = vllm_family(family)
+    if found.vllm_hf_overrides is not None:  # a family whose vLLM config is more than its own (the Omni thinker)
+        return found.vllm_hf_overrides(tied)
+    override: dict[str, Any] = {"tie_word_embeddings": tied}
+    for key in reversed(found.vllm_text_config):  # e.g. text_config
+        override = {key: override}
+    return override
 
 
 def _max_positions(model: torch.nn.Module) -> int:
     """The language model's position limit (vLLM refuses a longer max_model_len)."""
-    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    core = unwrap(model)
     return int(core.config.get_text_config().max_position_embeddings)
 
 
@@ -131,18 +120,17 @@ class VLLMEngine:
 
     name = "vllm"
 
-    def __init__(self, policy: Any, options: EngineOptions):
+    def __init__(self, policy: Policy, options: EngineOptions | None = None):
         # The engine core must live in this process: collective_rpc then takes a weight iterator, not pickles.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         try:
             from vllm import LLM
         except ImportError as e:
             raise ImportError(f"rollout engine 'vllm' needs the vllm package ({e}); see docs/rollout.md (make test-vllm)") from e
-        self.policy, self.family = policy, getattr(policy, "family", "text")
-        if self.family not in WEIGHT_PREFIXES:
-            raise ValueError(f"rollout engine 'vllm' does not know model family {self.family!r}")
+        options = options or EngineOptions(name_or_path=policy.name_or_path)
+        self.policy, self.family = policy, vllm_family(policy.family).name
         self.eos_ids, self.pad_id = stop_ids(policy)
-        self.audio_ids = list(getattr(policy, "audio_token_ids", []))
+        self.audio_ids = list(policy.audio_token_ids)
         cuda = torch.cuda.is_available()
         self.sleep_enabled = options.enable_sleep_mode and cuda  # vLLM's sleep mode is CUDA-only
         kwargs: dict[str, Any] = dict(
@@ -152,11 +140,7 @@ class VLLMEngine:
             gpu_memory_utilization=options.gpu_memory_utilization, enable_sleep_mode=self.sleep_enabled,
             hf_overrides=tie_override(self.family, policy.model),
         )
-        if self.family == "qwen2_5_omni":  # the stock architecture, or ours where torchvision is missing
-            from audiothinker.rollout.vllm_omni import architecture
-
-            kwargs["hf_overrides"] = dataclasses.replace(kwargs["hf_overrides"], architecture=architecture())
-        if getattr(policy, "uses_audio", True):  # the Policy protocol's default: an adapter uses audio
+        if policy.uses_audio:
             kwargs["limit_mm_per_prompt"] = {"audio": 1}
         if not cuda:
             kwargs.update(enforce_eager=True, kv_cache_memory_bytes=options.cpu_kv_cache_bytes)

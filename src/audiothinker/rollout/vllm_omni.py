@@ -41,7 +41,8 @@ class OmniConfigOverride:
 
     tied: bool
     """Whether the trained module's LM head is its input embedding (vLLM must sample from the same matrix)."""
-    architecture: str = STOCK_ARCHITECTURE
+    architecture: str | None = None
+    """None: the one this process can build (`architecture()`, registering ours where torchvision is missing)."""
 
     def __call__(self, config: Any) -> Any:
         from transformers import Qwen2_5OmniConfig
@@ -49,7 +50,7 @@ class OmniConfigOverride:
         if getattr(config, "thinker_config", None) is None:  # a thinker saved on its own
             config = Qwen2_5OmniConfig(thinker_config=config.to_dict(), enable_audio_output=False)
         config.thinker_config.text_config.tie_word_embeddings = self.tied
-        config.architectures = [self.architecture]
+        config.architectures = [self.architecture or architecture()]
         return config
 
 

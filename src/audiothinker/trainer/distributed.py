@@ -1,6 +1,7 @@
-"""Process-group helpers on top of accelerate: global reductions and generation-ready weights.
+"""Process-group helpers on top of accelerate: collectives (sums, gathers) and generation-ready weights.
 
-No collective of our own: everything goes through accelerate (DDP/FSDP/DeepSpeed).
+No collective of our own: everything goes through accelerate (DDP/FSDP/DeepSpeed). The math on
+the reduced values (advantage scales, the DAPO normaliser) is in algos/.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from typing import Iterator
 
 import torch
 
-from audiothinker.algos import group_advantages
 from audiothinker.config import Config
 
 
@@ -47,18 +47,17 @@ class Dist:
         total, count = self._sum([float(sum(values)), float(len(values))]).tolist()
         return total / count if count else 0.0
 
-    def advantages(self, rewards: torch.Tensor, group_size: int, scale: str) -> torch.Tensor:
-        """Groups live on one process; only the "batch" scale needs the global std."""
-        if scale != "batch" or self.accelerator.num_processes == 1:
-            return group_advantages(rewards, group_size, scale)
-        everything = self.accelerator.gather(rewards)  # [world * N]
-        centred = group_advantages(rewards, group_size, "none")
-        return centred / (everything.std() + 1e-4)
+    def global_sum(self, value: float) -> float:
+        """`value` summed over all processes."""
+        return float(self._sum([value]))
 
-    def dapo_normaliser(self, completion_mask: torch.Tensor) -> float:
-        """Active tokens of the global batch divided by the number of processes (DDP averages grads)."""
-        total = self._sum([float(completion_mask.sum())])
-        return float(total) / self.accelerator.num_processes
+    def gather(self, values: torch.Tensor) -> torch.Tensor:
+        """[N] per process -> [world * N], every process's values in rank order (itself when alone)."""
+        return self.accelerator.gather(values) if self.accelerator.num_processes > 1 else values
+
+    @property
+    def num_processes(self) -> int:
+        return self.accelerator.num_processes
 
 
 @contextmanager

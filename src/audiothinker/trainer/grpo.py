@@ -17,6 +17,7 @@ from pathlib import Path
 from audiothinker.config import Config, to_dict
 from audiothinker.judge.base import Judge
 from audiothinker.judge.scoring import stats_delta
+from audiothinker.models.base import is_peft
 from audiothinker.models.loading import save_pretrained
 from audiothinker.rewards import Preset, get_preset
 from audiothinker.trainer.checkpoint import latest_checkpoint, load_checkpoint, newest_intact_checkpoint, save_checkpoint
@@ -168,5 +169,5 @@ def _save_final(acc, ctx, final: Path) -> None:
     if acc.is_main_process:
         unwrapped = acc.unwrap_model(ctx.scorer).model
         ctx.policy.model = unwrapped
-        sd = None if hasattr(unwrapped, "peft_config") else {k.removeprefix("model."): v for k, v in state.items()}
+        sd = None if is_peft(unwrapped) else {k.removeprefix("model."): v for k, v in state.items()}
         save_pretrained(ctx.policy, final, state_dict=sd)

@@ -14,19 +14,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
-from audiothinker.algos import policy_loss, reduce_loss
+from audiothinker.algos import get_loss_type, global_token_normaliser, group_advantages, policy_loss, reduce_loss
 from audiothinker.algos.importance import logprob_gap, tis_weights
+from audiothinker.algos.optim import backward_and_step, build_optimizer
 from audiothinker.config import Config
+from audiothinker.data.batching import Skip, prompt_batch, prompt_batch_skipping, slice_batch
 from audiothinker.data.records import AudioQA
-from audiothinker.models.base import PromptBatch, ScoringModule
+from audiothinker.judge.base import Judge
+from audiothinker.models.base import Policy, PromptBatch, ScoringModule
 from audiothinker.models.loading import load_policy
 from audiothinker.rewards import Preset, get_preset
 from audiothinker.rollout import EngineOptions, Rollout, RolloutEngine, SamplingParams, build_engine
-from audiothinker.trainer.data import prompt_batch, prompt_batch_skipping, slice_batch
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
 from audiothinker.trainer.scoring import ScoredBatch, score_batch
 from audiothinker.trainer.tracking import PhaseTimer
@@ -36,14 +38,14 @@ from audiothinker.trainer.tracking import PhaseTimer
 class StepContext:
     cfg: Config
     dist: Dist
-    policy: Any  # the family adapter
+    policy: Policy  # the family adapter
     engine: RolloutEngine
     scorer: torch.nn.Module  # ScoringModule around the policy model, prepared by accelerate
     ref_scorer: torch.nn.Module | None  # frozen copy; None with LoRA (adapter disabled) or beta = 0
-    optimizer: Any
-    scheduler: Any
+    optimizer: torch.optim.Optimizer  # accelerate's wrapper of it
+    scheduler: torch.optim.lr_scheduler.LRScheduler  # transformers.get_scheduler
     preset: Preset
-    judge: Any
+    judge: Judge | None  # None: the preset needs no judge
     sampling: SamplingParams
     score: Callable[[list[AudioQA], list[str], int], ScoredBatch]  # (records, texts, step) -> rewards
 
@@ -55,28 +57,17 @@ class StepResult:
     scored: ScoredBatch
     stats: dict[str, float]  # loss, kl, clip ratios, grad norm
     records: list[AudioQA] | None = None  # the records trained on (data.on_error=skip may replace some)
-    skips: list = dataclasses.field(default_factory=list)  # trainer.data.Skip, one per record left out
+    skips: list[Skip] = dataclasses.field(default_factory=list)  # one per record left out
 
 
-def _optimizer(model: torch.nn.Module, cfg: Config, total_updates: int):
-    from transformers import get_scheduler
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("no trainable parameters (is everything frozen?)")
-    opt = torch.optim.AdamW(params, lr=cfg.train.learning_rate, weight_decay=cfg.train.weight_decay)
-    sched = get_scheduler(cfg.train.lr_scheduler, opt, num_warmup_steps=cfg.train.warmup_steps, num_training_steps=total_updates)
-    return opt, sched
-
-
-def build_context(cfg: Config, dist: Dist, judge: Any = None) -> StepContext:
+def build_context(cfg: Config, dist: Dist, judge: Judge | None = None) -> StepContext:
     """Policy, rollout engine, optimizer, scheduler and reference, prepared by accelerate."""
     acc = dist.accelerator
     preset = get_preset(cfg.reward.preset)
     with acc.main_process_first():  # the first process builds a tiny model; the others load it
         policy = load_policy(cfg.model)
     scorer = ScoringModule(policy.model, policy)
-    optimizer, scheduler = _optimizer(scorer, cfg, cfg.max_steps * cfg.train.num_iterations)
+    optimizer, scheduler = build_optimizer(scorer, cfg.train, cfg.max_steps * cfg.train.num_iterations)
     scorer, optimizer = acc.prepare(scorer, optimizer)
     acc.register_for_checkpointing(scheduler)
     ref_scorer = None
@@ -108,7 +99,7 @@ def sampling_params(cfg: Config) -> SamplingParams:
     )
 
 
-def engine_options(cfg: Config, policy: Any, process_index: int = 0) -> EngineOptions:
+def engine_options(cfg: Config, policy: Policy, process_index: int = 0) -> EngineOptions:
     r = cfg.rollout
     seconds = min(cfg.data.max_audio_seconds or policy.max_audio_seconds, policy.max_audio_seconds)
     audio_tokens = int(25 * seconds) + 2 if math.isfinite(seconds) else 0  # 25 audio tokens/s (both families); text: none
@@ -146,7 +137,8 @@ def grpo_step(
     with timer("reward"):
         scored = ctx.score(records, rollout.texts, step)
         rewards = torch.tensor(scored.total, dtype=torch.float32, device=acc.device)  # [B*G]
-        advantages = ctx.dist.advantages(rewards, G, cfg.train.scale_rewards)  # [B*G]
+        # Groups live on one process; the "batch" scale reads the global batch's rewards.
+        advantages = group_advantages(rewards, G, cfg.train.scale_rewards, batch_rewards=ctx.dist.gather(rewards))  # [B*G]
     micro = [(slice_batch(batch, a, a + bs), slice(a * G, (a + bs) * G)) for a in range(0, len(records), bs)]
     with timer("ref_old_logp"), torch.no_grad():
         ref_logps = [_ref_logp(acc, ctx.scorer, ctx.ref_scorer, cfg, mb, rollout, sl, G) for mb, sl in micro]
@@ -155,7 +147,9 @@ def grpo_step(
             if cfg.train.num_iterations > 1 else None  # one pass: old = current, detached (ratio 1)
             for mb, sl in micro
         ]
-    num_items = ctx.dist.dapo_normaliser(rollout.completion_mask) if cfg.train.loss_type == "dapo" else None
+    num_items = None  # DAPO: active tokens of the global batch / processes
+    if get_loss_type(cfg.train.loss_type).global_normaliser:
+        num_items = global_token_normaliser(ctx.dist.global_sum(float(rollout.completion_mask.sum())), ctx.dist.num_processes)
     with timer("update"):
         stats = _update(
             acc, ctx.scorer, ctx.optimizer, ctx.scheduler, cfg, micro, rollout, advantages, ref_logps, old_logps, num_items
@@ -194,15 +188,11 @@ def _update(acc, scorer, optimizer, scheduler, cfg: Config, micro, rollout, adva
                     if cfg.rollout.vllm_importance_sampling_correction:
                         per_token = per_token * tis_weights(old_lp, rollout.logprobs[sl], cfg.rollout.vllm_importance_sampling_cap)
                 loss = reduce_loss(per_token, mask, cfg.train.loss_type, cfg.rollout.max_new_tokens, num_items)
-                if cfg.train.loss_type == "dapo":
-                    loss = loss * ga  # accelerate divides by ga; dapo's normaliser already spans the global batch
-                acc.backward(loss)
-                if acc.sync_gradients:
-                    if cfg.train.max_grad_norm > 0:
-                        sums["grad_norm"] += float(acc.clip_grad_norm_(scorer.parameters(), cfg.train.max_grad_norm))
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
+                if get_loss_type(cfg.train.loss_type).global_normaliser:
+                    loss = loss * ga  # accelerate divides by ga; this normaliser already spans the global batch
+                norm = backward_and_step(acc, scorer, loss, optimizer, scheduler, cfg.train.max_grad_norm)
+                if norm is not None:
+                    sums["grad_norm"] += norm
             m = mask.float()
             n_tok = float(m.sum())
             sums["loss"] += float(loss.detach()) / ga
