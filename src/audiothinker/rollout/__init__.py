@@ -1,6 +1,6 @@
-"""Rollout engines: sample G completions per prompt. One registry (`register_engine`); each engine module is imported here."""
+"""Rollout engines: sample G completions per prompt. One registry (`register_engine`); `engine_names()` imports
+every module of this package, so a new engine is one new file."""
 
-from audiothinker.rollout import hf, vllm_engine  # noqa: F401  (registration; vllm itself is imported only when built)
 from audiothinker.rollout.base import (
     ENGINES,
     EngineOptions,

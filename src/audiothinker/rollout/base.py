@@ -9,11 +9,13 @@ An engine is built once per process from the policy adapter (tokenizer, processo
 `prompts` is a `PromptBatch`: the rendered chat prompts and the raw clips (waveform + rate), plus
 the features the policy extracted from them. The HF engine generates from the features (they are
 shared with the scorer, so they are computed once); the vLLM engine sends text + waveform and lets
-vLLM's own processor extract features. Adding an engine is one new module with a class decorated
-`@register_engine("name")`, imported in `rollout/__init__.py`.
+vLLM's own processor extract features. Adding an engine is one new module in rollout/ with a class decorated
+`@register_engine("name")` (`engine_names()` imports every module of the package).
 """
 
 from __future__ import annotations
+
+import functools
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,9 +96,21 @@ def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
 
 
 def engine_names() -> list[str]:
-    import audiothinker.rollout  # noqa: F401  (imports every engine module, so each has registered)
-
+    _import_engine_modules()
     return sorted(ENGINES)
+
+
+@functools.cache
+def _import_engine_modules() -> None:
+    """Import every module of rollout/, so each engine has registered: a new engine is one new file.
+    Engines import their heavy backend (vllm) only when built."""
+    import importlib
+    import pkgutil
+
+    import audiothinker.rollout as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"audiothinker.rollout.{module.name}")
 
 
 def build_engine(name: str, policy: Policy, options: EngineOptions | None = None) -> RolloutEngine:
