@@ -12,9 +12,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audiothinker.config import Config, to_dict
+from audiothinker.data.loaders import LoadResult
+from audiothinker.data.records import AudioQA
 from audiothinker.judge.base import Judge
 from audiothinker.judge.scoring import stats_delta
 from audiothinker.models.base import is_peft
@@ -25,8 +29,11 @@ from audiothinker.trainer.data import drop_over_long_prompts, load_training_reco
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
 from audiothinker.trainer.logging import SkipLog, StepLogger
 from audiothinker.trainer.state import PromptSampler
-from audiothinker.trainer.step import build_context, grpo_step
+from audiothinker.trainer.step import StepContext, build_context, grpo_step
 from audiothinker.trainer.tracking import PhaseTimer
+
+if TYPE_CHECKING:
+    from audiothinker.trainer.evaluation import PeriodicEval
 
 
 def build_judge_for(cfg: Config, preset: Preset) -> Judge | None:
@@ -82,8 +89,21 @@ class JudgeDownWatch:
         return 1.0
 
 
-def train(cfg: Config, resume: bool = False) -> Path:
-    """Run GRPO as configured; returns the directory of the final model (or of the checkpoint, with stop_at_step)."""
+@dataclasses.dataclass
+class Run:
+    """What a training run holds from its start to its end (besides the step's own state in `ctx`)."""
+
+    cfg: Config
+    ctx: StepContext
+    records: list[AudioQA]  # the training set, over-long prompts dropped
+    load_result: LoadResult
+    sampler: PromptSampler  # which prompts each step takes; its step counter is checkpointed
+    judge: Judge | None
+    evaluator: PeriodicEval | None
+
+
+def start_run(cfg: Config, resume: bool) -> Run:
+    """Data, judge (checked), model, engine and optimizer; the newest intact checkpoint when resuming."""
     from audiothinker.data.audio import AUDIO_STATS
 
     AUDIO_STATS.reset()  # the end-of-run audio report counts this run only
@@ -121,17 +141,24 @@ def train(cfg: Config, resume: bool = False) -> Path:
         # The inconsistency rate needs a judge: without R_c/R_t in the preset, the rule judge's R_c is free.
         eval_judge = judge or build_judge(dataclasses.replace(cfg.judge, backend="rule"))
         evaluator = PeriodicEval(cfg, acc, ctx.policy, eval_judge)
+    return Run(cfg, ctx, records, load_result, sampler, judge, evaluator)
 
+
+def train(cfg: Config, resume: bool = False) -> Path:
+    """Run GRPO as configured; returns the directory of the final model (or of the checkpoint, with stop_at_step)."""
+    run = start_run(cfg, resume)
+    ctx, sampler, judge, evaluator = run.ctx, run.sampler, run.judge, run.evaluator
+    acc, out = ctx.dist.accelerator, Path(cfg.output_dir)
     logger = StepLogger(cfg, acc, total=cfg.max_steps, start=sampler.step)
     skip_log = SkipLog(out, acc, start=sampler.step)
-    skip_log.add_load(load_result.skipped)
+    skip_log.add_load(run.load_result.skipped)
     timer, judge_stats = PhaseTimer(), _judge_delta(judge, {})[1]
     down_watch = JudgeDownWatch(cfg.judge.max_down_steps)
     global_prompts = cfg.train.per_device_batch_size * cfg.train.gradient_accumulation_steps * acc.num_processes
     stop = min(cfg.max_steps, cfg.stop_at_step or cfg.max_steps)
     while sampler.step < stop:
-        recs = [records[i] for i in sampler.take(global_prompts, acc.process_index, acc.num_processes)]
-        result = grpo_step(ctx, recs, sampler.step, timer, pool=records)
+        recs = [run.records[i] for i in sampler.take(global_prompts, acc.process_index, acc.num_processes)]
+        result = grpo_step(ctx, recs, sampler.step, timer, pool=run.records)
         sampler.step += 1
         recs = result.records or recs
         skip_log.add_step(sampler.step, result.skips)
@@ -146,18 +173,25 @@ def train(cfg: Config, resume: bool = False) -> Path:
         )
         if down_watch.error is not None:
             save_checkpoint(acc, out, sampler.step, cfg.save_total_limit)  # --resume continues after this step
-            logger.close(load_result, skip_log)
+            logger.close(run.load_result, skip_log)
             raise down_watch.error
         if cfg.save_steps and sampler.step % cfg.save_steps == 0 and sampler.step < cfg.max_steps:
             save_checkpoint(acc, out, sampler.step, cfg.save_total_limit)
+    return finish_run(run, lambda: logger.close(run.load_result, skip_log))
 
-    save_checkpoint(acc, out, sampler.step, cfg.save_total_limit)
-    final = out / "final" if sampler.step >= cfg.max_steps else None
+
+def finish_run(run: Run, close_logs: Callable[[], None]) -> Path:
+    """Last checkpoint, `final/` when max_steps was reached, logs closed, the engine's memory back; returns
+    the final model's directory (or the checkpoint's)."""
+    cfg, ctx, acc = run.cfg, run.ctx, run.ctx.dist.accelerator
+    out, step = Path(cfg.output_dir), run.sampler.step
+    save_checkpoint(acc, out, step, cfg.save_total_limit)
+    final = out / "final" if step >= cfg.max_steps else None
     if final is not None:
         _save_final(acc, ctx, final)
     else:
-        acc.print(f"stopped at step {sampler.step} of {cfg.max_steps}; continue with --resume")
-    logger.close(load_result, skip_log)
+        acc.print(f"stopped at step {step} of {cfg.max_steps}; continue with --resume")
+    close_logs()
     ctx.engine.close()  # a vLLM engine gives its memory back before the process goes on
     acc.wait_for_everyone()
     acc.end_training()
