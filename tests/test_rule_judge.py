@@ -90,32 +90,6 @@ def test_rule_quality_by_hand(think, expected):
     assert rule_quality(_req(think)) == pytest.approx(expected)
 
 
-PARITY_FACTS = (("tone one", "high"), ("so far", "odd"), ("tone two", "low"), ("so far", "odd"),
-                ("tone three", "high"), ("so far", "even"))
-PARITY = "Tone one is high. So far odd. Tone two is low. So far odd. Tone three is high. So far even. So the answer is even."
-
-
-def test_running_state_sentences_are_claims():
-    assert claims(PARITY)[:2] == [("tone one", "high"), ("so far", "odd")]
-    assert [c for c in claims(PARITY) if c[0] == "so far"] == [("so far", "odd"), ("so far", "odd"), ("so far", "even")]
-
-
-@pytest.mark.parametrize(
-    "think, expected",
-    [
-        (PARITY, 1.0),  # 6 true claims of 6 facts
-        # the second state wrong (the 2nd "so far" against the 2nd fact): 5 of 6
-        (PARITY.replace("low. So far odd", "low. So far even"), 0.8),
-        # tone two misheard and the states that follow it: 3 of 6 (tone one, first state, tone three)
-        (PARITY.replace("low. So far odd", "high. So far even").replace("high. So far even. So", "high. So far odd. So"),
-         0.5),
-    ],
-)
-def test_rule_quality_of_running_parity_by_hand(think, expected):
-    assert rule_quality(_req(think, facts=PARITY_FACTS)) == pytest.approx(expected)
-    assert rule_consistency(_req(think, "even", PARITY_FACTS)) == (0.0 if think.endswith("odd.") else 1.0)
-
-
 def test_fact_share_exact():
     assert fact_share([("tone one", "high")], [("tone one", "high"), ("tone two", "low")]) == 0.5
     assert fact_share([], []) == 0.0

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from audiothinker.data import load_records, split_seed, write_synthetic
 from audiothinker.data.synthetic import (
-    HIGH_HZ, LOW_HZ, MAX_SECONDS, RUNNING, SAMPLE_RATE, SLOT_START, SLOT_STEP, TASKS, Tone, generate_items, misheard,
+    HIGH_HZ, LOW_HZ, MAX_SECONDS, NUMBERS, SAMPLE_RATE, SLOT_START, SLOT_STEP, TASKS, Tone, generate_items, misheard,
     trace_text,
 )
 from audiothinker.judge.base import JudgeRequest
@@ -70,12 +70,12 @@ def test_reasoning_ends_naming_the_answer_and_facts_determine_it(items):
         elif it.task == "louder_pitch":
             louder = dict(facts)["the louder"]
             assert dict(facts)[louder] == f"loud and {it.answer}"
-        else:  # parity: each running state is the previous one XOR the tone just stated; the last is the answer
+        else:  # parity: running counts of the marked tones, then the last count's parity, which is the answer
             marked = "high" if it.task == "parity_high" else "loud"
             tones = [v for s, v in facts if s.startswith("tone")]
-            states = [v for s, v in facts if s == RUNNING]
-            assert len(tones) in (3, 4) and len(states) == len(tones) and states[-1] == it.answer
-            assert states == ["odd" if tones[: k + 1].count(marked) % 2 else "even" for k in range(len(tones))]
+            counts = [v for s, v in facts if s == "the count"]
+            assert len(tones) in (3, 4) and counts == [NUMBERS[tones[: k + 1].count(marked)] for k in range(len(tones))]
+            assert facts[-1] == [counts[-1], it.answer]
             assert (tones.count(marked) % 2 == 1) == (it.answer == "odd")
 
 
@@ -99,13 +99,19 @@ def test_wrong_traces_follow_from_their_own_claims():
     task = TASKS["hard"][0]  # parity_high
     tones = [Tone("high", "loud"), Tone("low", "quiet"), Tone("high", "quiet")]  # two high: even
     assert trace_text(*task.describe(tones)) == (
-        "Tone one is high. So far odd. Tone two is low. So far odd. Tone three is high. So far even. "
-        "So the answer is even.")
+        "Tone one is high. The count is one. Tone two is low. The count is one. Tone three is high. The count is two. "
+        "Two is even. So the answer is even.")
     # Inconsistent: one tone misheard flips the parity; flawed: no single flip keeps it, two do.
     assert [trace_text(*task.describe(t)) for t in misheard(task, tones, keep_answer=False)][1] == (
-        "Tone one is high. So far odd. Tone two is high. So far even. Tone three is high. So far odd. "
-        "So the answer is odd.")
+        "Tone one is high. The count is one. Tone two is high. The count is two. Tone three is high. "
+        "The count is three. Three is odd. So the answer is odd.")
     assert len(misheard(task, tones, keep_answer=True)) == 3  # the three pairs of tones
+    # Judged against the clip's facts (7: three tones, three counts, "two is even"): tone one, the first
+    # count and tone three are true; tone two, the counts after it and "three is odd" (no such fact) are not.
+    facts, _ = task.describe(tones)
+    wrong = trace_text(*task.describe(misheard(task, tones, keep_answer=False)[1]))
+    q = JudgeRequest(task.question, task.choices, wrong, "even", tuple(facts))
+    assert rule_quality(q) == 0.4 and rule_consistency(q) == 0.0  # 3/7 true; concludes odd, answers even
     louder = TASKS["medium"][1]  # the quiet tone's pitch does not matter: one flip keeps the answer
     assert misheard(louder, [Tone("low", "quiet"), Tone("high", "loud")], keep_answer=True) == [
         [Tone("high", "quiet"), Tone("high", "loud")]]

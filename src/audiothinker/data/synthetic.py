@@ -17,19 +17,21 @@ per difficulty; the difficulty is the number of perceptions and how they combine
 Easy items are one perception. Medium items combine two (an XOR, a lookup). Hard items are
 the parity of 3 or 4 perceptions: parity is the textbook function a shallow network cannot
 compute in one pass from pooled features (it is not monotone in the count, and the count is
-not fixed), yet it is one easy step per tone once each tone and a running parity are written
-down ("Tone one is high. So far odd. Tone two is low. So far odd. ..."), which is what the
-think traces do: each state is the previous one XOR the tone just stated, and the conclusion
-copies the last state.
+not fixed), yet it is one easy step per tone once each tone and a running count are written
+down, which is what the think traces do ("Tone one is high. The count is one. Tone two is low.
+The count is one. Tone three is high. The count is two. Two is even. So the answer is even."):
+each count is the previous one plus the tone just stated, the last count's parity is a fixed
+lookup, and the conclusion copies it. (A running parity, "So far odd.", was measured to be
+harder for the tiny model: it needs the latest of several states, a count does not.)
 
 Item i's slot (difficulty, task, answer) depends only on i, cycling through difficulties, then
 tasks, then answers, so every prefix is balanced: always giving one option scores chance on
 every task. Its audio depends only on (seed, i).
 
 Each record carries `metadata["facts"]`: the true claims about the clip, an ordered list of
-[subject, value] pairs in the words of the traces ("tone two" is "loud and high", the running
-state "so far" is "odd"), and `metadata["reasoning"]`, the cold-start think trace: a chain of
-claims ("<Subject> is <value>.", "So far <value>.") ending on "So the answer is <option>.". A share
+[subject, value] pairs in the words of the traces ("tone two" is "loud and high", "the count" is
+"two", "two" is "even"), and `metadata["reasoning"]`, the cold-start think trace: a chain of
+claims "<Subject> is <value>." ending on "So the answer is <option>.". A share
 of traces is flawed and a share inconsistent, as real models' traces are; both are the correct
 trace of misheard tones, so every trace follows from its own claims: a flawed trace mishears
 tones in a way that keeps the answer (false claims, right conclusion), an inconsistent one in a
@@ -69,8 +71,6 @@ SLOT_START, SLOT_STEP, TONE_SECONDS = 0.1, 0.3, 0.2
 NOISE = 0.004
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six")
 TRACE_KINDS = ("correct", "flawed", "inconsistent")
-RUNNING = "so far"
-"""Subject of the parity traces' running state: "So far odd." is the claim ("so far", "odd")."""
 
 
 def split_seed(seed: int, split: str) -> int:
@@ -172,8 +172,8 @@ def _louder_pitch_describe(tones: Sequence[Tone]) -> tuple[Facts, str]:
 
 
 def _parity(attribute: str, marked: str) -> tuple[Callable, Callable]:
-    """Parity of the tones whose `attribute` is `marked`: the trace keeps a running parity ("So far odd."),
-    so each step is one perception XOR the previous state and the conclusion copies the last state."""
+    """Parity of the tones whose `attribute` is `marked`: the trace keeps a running count ("The count is two."),
+    then states the last count's parity ("Two is even."), which the conclusion copies."""
 
     def draw(rng: np.random.Generator, answer: str) -> list[Tone]:
         n = int(rng.integers(3, 5))
@@ -184,11 +184,12 @@ def _parity(attribute: str, marked: str) -> tuple[Callable, Callable]:
 
     def describe(tones: Sequence[Tone]) -> tuple[Facts, str]:
         facts: Facts = []
-        odd = False
+        count = 0
         for k, t in enumerate(tones):
-            odd ^= getattr(t, attribute) == marked
-            facts += [(f"tone {NUMBERS[k + 1]}", getattr(t, attribute)), (RUNNING, "odd" if odd else "even")]
-        return facts, "odd" if odd else "even"
+            count += getattr(t, attribute) == marked
+            facts += [(f"tone {NUMBERS[k + 1]}", getattr(t, attribute)), ("the count", NUMBERS[count])]
+        parity = "odd" if count % 2 else "even"
+        return facts + [(NUMBERS[count], parity)], parity
 
     return draw, describe
 
@@ -233,11 +234,8 @@ TASKS: dict[str, tuple[Task, ...]] = {
 
 
 def trace_text(facts: Sequence[tuple[str, str]], conclusion: str) -> str:
-    """The think trace: one sentence per claim ("Tone one is high.", "So far odd."), then "So the answer is X."."""
-    def sentence(subject: str, value: str) -> str:
-        return f"So far {value}." if subject == RUNNING else f"{subject[0].upper()}{subject[1:]} is {value}."
-
-    return " ".join(sentence(s, v) for s, v in facts) + f" So the answer is {conclusion}."
+    """The think trace: one sentence per claim ("Tone one is high."), then "So the answer is X."."""
+    return " ".join(f"{s[0].upper()}{s[1:]} is {v}." for s, v in facts) + f" So the answer is {conclusion}."
 
 
 def _mishear(tones: Sequence[Tone], ks: Sequence[int], attribute: str) -> list[Tone]:
@@ -269,10 +267,10 @@ def cold_start_trace(rng: np.random.Generator, task: Task, tones: Sequence[Tone]
     """(kind, trace): correct, flawed or inconsistent; drawn after the audio, so it never changes it.
 
     Both wrong kinds are the correct trace of misheard tones, so every trace follows from its own
-    claims (each running parity is the previous one XOR the tone just stated; the conclusion is
-    what the stated claims give): flawed mishears tones in a way that keeps the answer (one
-    quiet tone's pitch, or two tones), inconsistent in a way that flips it, while the <answer>
-    stays right. An easy item has no flaw that keeps its answer: its "flawed" draw gives a correct trace.
+    claims (each count adds the tone just stated; the conclusion is what the stated claims give):
+    flawed mishears tones in a way that keeps the answer (one quiet tone's pitch, or two tones),
+    inconsistent in a way that flips it, while the <answer> stays right. An easy item has no flaw
+    that keeps its answer: its "flawed" draw gives a correct trace.
     shares: (flawed, inconsistent) probabilities.
     """
     u = rng.random()

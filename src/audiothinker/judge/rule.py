@@ -5,12 +5,12 @@ It stands in for the LLM judge where the data generator knows every fact about e
 
 - Claims. The think text is split into sentences (at ".", ";", "!", "?" and newlines). A sentence
   of the form "<subject> is <value>" is a claim, except the conclusion sentence ("so the answer
-  is X"); so is "so far <value>", a running state (the claim ("so far", value)). Subject and value are compared lower-cased, with punctuation and extra spaces removed.
+  is X"). Subject and value are compared lower-cased, with punctuation and extra spaces removed.
 - R_c, consistency: the conclusion the trace states is the option named in its last sentence
   containing "the answer is" (else the last option the text names anywhere). R_c = 1 iff that
   option is the one the <answer> names, else 0 (also when either names no option).
 - R_t, think quality: the k-th claim about a subject is checked against the k-th fact about that
-  subject (so a running state, "so far odd" or "the count is ...", is checked step by step); a claim about a
+  subject (so a running count, "the count is ...", is checked step by step); a claim about a
   subject with no such fact is false. R_t = true claims / max(claims, facts), rounded to a tenth:
   1.0 for a trace that states every fact and nothing false, less for a wrong intermediate fact, a
   made-up one or a missing one; 0 for a trace with no claim. The conclusion is not a fact: a trace
@@ -31,7 +31,6 @@ from audiothinker.parsing import match_option, normalize
 
 _SENTENCE = re.compile(r"[.;!?\n]")
 _CLAIM = re.compile(r"^(?P<subject>.+?) is (?P<value>.+)$")
-_RUNNING = re.compile(r"^so far (?P<value>.+)$")
 _CONCLUSION = re.compile(r"\bthe answer is\b")
 
 NO_FACTS_MESSAGE = (
@@ -78,10 +77,6 @@ def claims(think: str) -> list[tuple[str, str]]:
     for sentence in _sentences(think):
         if _CONCLUSION.search(sentence):
             continue
-        m = _RUNNING.match(sentence)
-        if m:
-            out.append(("so far", m["value"]))
-            continue
         m = _CLAIM.match(sentence)
         if m:
             out.append((_strip_article(m["subject"]), m["value"]))
@@ -90,7 +85,7 @@ def claims(think: str) -> list[tuple[str, str]]:
 
 def _strip_article(subject: str) -> str:
     """'so the count' and 'the count' are the same subject; 'so' and 'and' only link sentences."""
-    return re.sub(r"^(so|and|then)\s+(?!far$)", "", subject)
+    return re.sub(r"^(so|and|then)\s+", "", subject)
 
 
 def fact_share(stated: Sequence[tuple[str, str]], facts: Sequence[Sequence[str]]) -> float:
