@@ -128,3 +128,17 @@ def test_seeds_report_lists_each_target_per_seed(tmp_path, monkeypatch):
     assert "| atar_cr_tr: no-think rate easy - hard >= 0.30 | +0.70 | +0.50 | +0.10 | 2/3 | +0.43 |" in text
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["seeds"] == [5, 6, 7] and len(data["targets"]) == 8
+
+
+def test_clean_phase_trains_on_the_correct_trace():
+    """The cold start's second phase (DemoPlan.sft_clean_steps) targets metadata["reasoning_clean"]."""
+    from audiothinker.data.synthetic import generate_items
+    from audiothinker.sft import target_text
+
+    item = next(it for it in generate_items(60, seed=11, trace_shares=(0.0, 1.0)) if it.difficulty == "hard")
+    assert item.metadata["trace"] == "inconsistent"
+    assert target_text(item, True) == f"<think>{item.metadata['reasoning']}</think><answer>{item.answer}</answer>"
+    clean = target_text(item, True, clean=True)
+    assert clean == f"<think>{item.metadata['reasoning_clean']}</think><answer>{item.answer}</answer>"
+    assert clean.endswith(f"So the answer is {item.answer}.</think><answer>{item.answer}</answer>")
+    assert target_text(item, False, clean=True) == f"<answer>{item.answer}</answer>"

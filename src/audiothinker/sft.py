@@ -45,18 +45,22 @@ class SFTOptions:
     """Prompt kind of the SFT inputs: adaptive | think | no_think | mixed (per micro-batch, a seeded draw:
     adaptive half the time, with the coin's shape; the think prompt a quarter, with a trace; the no-think
     prompt a quarter, with a direct answer), so the cold start follows all three prompts."""
+    clean_traces: bool = False
+    """Train on `metadata["reasoning_clean"]` (the synthetic set's correct trace) instead of the flawed or
+    inconsistent one some items carry: the demo's second cold-start phase."""
 
 
 # --------------------------------------------------------------------------- targets and loss (pure)
 
 
-def target_text(record: AudioQA, think: bool) -> str:
-    """The SFT target of `record` in one of the two valid shapes (SPEC section 2)."""
+def target_text(record: AudioQA, think: bool, clean: bool = False) -> str:
+    """The SFT target of `record` in one of the two valid shapes (SPEC section 2); clean: the correct trace."""
     if not think:
         return f"<answer>{record.answer}</answer>"
-    reasoning = record.metadata.get("reasoning")
+    key = "reasoning_clean" if clean else "reasoning"
+    reasoning = record.metadata.get(key)
     if not reasoning:
-        raise ValueError(f"record {record.id!r} has no metadata['reasoning'] for a think target")
+        raise ValueError(f"record {record.id!r} has no metadata[{key!r}] for a think target")
     return f"<think>{reasoning}</think><answer>{record.answer}</answer>"
 
 
@@ -78,9 +82,10 @@ def target_shape(kind: str, coin: bool) -> bool:
     return {"think": True, "no_think": False}.get(kind, coin)
 
 
-def target_tokens(tokenizer: Any, record: AudioQA, think: bool, eos_id: int) -> tuple[list[int], tuple[int, int]]:
+def target_tokens(tokenizer: Any, record: AudioQA, think: bool, eos_id: int,
+                  clean: bool = False) -> tuple[list[int], tuple[int, int]]:
     """Token ids of the target (EOS appended) and the [start, stop) span of the answer text inside it."""
-    text = target_text(record, think)
+    text = target_text(record, think, clean)
     head = text[: text.index("<answer>") + len("<answer>")]
 
     def enc(s: str) -> list[int]:
@@ -205,7 +210,7 @@ def _train_step(acc: Any, scorer: Any, optimizer: Any, scheduler: Any, cfg: Conf
         recs = [records[i] for i in sampler.take(bs * acc.num_processes, acc.process_index, acc.num_processes)]
         shapes = [target_shape(kind, think_coin(cfg.seed, epoch, r.id, opts.think_fraction)) for r in recs]
         batch = prompt_batch(policy, recs, kind, cfg.data.max_audio_seconds).to(acc.device)
-        targets = [target_tokens(policy.tokenizer, r, s, eos_pad[0]) for r, s in zip(recs, shapes)]
+        targets = [target_tokens(policy.tokenizer, r, s, eos_pad[0], opts.clean_traces) for r, s in zip(recs, shapes)]
         ids, mask = (t.to(acc.device) for t in pad_right([t for t, _ in targets], eos_pad[1]))  # [B, C]
         with acc.accumulate(scorer):
             logp = scorer(batch, ids, mask, 1)  # [B, C]: audio features in the forward

@@ -9,7 +9,8 @@ import soundfile as sf
 
 from audiothinker.data import load_records, split_seed, write_synthetic
 from audiothinker.data.synthetic import (
-    HIGH_HZ, LOW_HZ, MAX_SECONDS, NUMBERS, SAMPLE_RATE, SLOT_START, SLOT_STEP, TASKS, generate_items,
+    HIGH_HZ, LOW_HZ, MAX_SECONDS, NUMBERS, SAMPLE_RATE, SLOT_START, SLOT_STEP, TASKS, Tone, generate_items, misheard,
+    trace_text,
 )
 from audiothinker.judge.base import JudgeRequest
 from audiothinker.judge.rule import last_option_named, record_facts, rule_consistency, rule_quality
@@ -69,25 +70,52 @@ def test_reasoning_ends_naming_the_answer_and_facts_determine_it(items):
         elif it.task == "louder_pitch":
             louder = dict(facts)["the louder"]
             assert dict(facts)[louder] == f"loud and {it.answer}"
-        else:  # parity: the last running count counts the marked tones and has the answer's parity
+        else:  # parity: running counts of the marked tones, then the last count's parity, which is the answer
             marked = "high" if it.task == "parity_high" else "loud"
             tones = [v for s, v in facts if s.startswith("tone")]
             counts = [v for s, v in facts if s == "the count"]
-            assert len(tones) in (3, 4) and counts[-1] == NUMBERS[tones.count(marked)]
+            assert len(tones) in (3, 4) and counts == [NUMBERS[tones[: k + 1].count(marked)] for k in range(len(tones))]
+            assert facts[-1] == [counts[-1], it.answer]
             assert (tones.count(marked) % 2 == 1) == (it.answer == "odd")
 
 
 def test_flawed_and_inconsistent_traces():
     items = generate_items(300, seed=11, trace_shares=(0.2, 0.3))
     kinds = collections.Counter(it.metadata["trace"] for it in items)
-    assert abs(kinds["flawed"] / 300 - 0.2) < 0.07 and abs(kinds["inconsistent"] / 300 - 0.3) < 0.07
+    # Easy items have no flaw that keeps their answer: their flawed draws give correct traces.
+    assert abs(kinds["flawed"] / 300 - 0.2 * 2 / 3) < 0.07 and abs(kinds["inconsistent"] / 300 - 0.3) < 0.07
+    assert not any(it.metadata["trace"] == "flawed" for it in items if it.difficulty == "easy")
     plain = generate_items(300, seed=11)
     for it, p in zip(items, plain):
         assert np.array_equal(it.audio, p.audio)  # the trace draw never changes the audio
         q = JudgeRequest(it.question, tuple(it.choices), it.metadata["reasoning"], it.answer, record_facts(it))
         kind = it.metadata["trace"]
         assert rule_consistency(q) == (0.0 if kind == "inconsistent" else 1.0), it.metadata
-        assert (rule_quality(q) < 1.0) == (kind == "flawed"), it.metadata
+        assert (rule_quality(q) < 1.0) == (kind != "correct"), it.metadata
+
+
+def test_wrong_traces_follow_from_their_own_claims():
+    """A flawed or inconsistent trace is the correct trace of misheard tones: its states and conclusion follow."""
+    task = TASKS["hard"][0]  # parity_high
+    tones = [Tone("high", "loud"), Tone("low", "quiet"), Tone("high", "quiet")]  # two high: even
+    assert trace_text(*task.describe(tones)) == (
+        "Tone one is high. The count is one. Tone two is low. The count is one. Tone three is high. The count is two. "
+        "Two is even. So the answer is even.")
+    # Inconsistent: one tone misheard flips the parity; flawed: no single flip keeps it, two do.
+    assert [trace_text(*task.describe(t)) for t in misheard(task, tones, keep_answer=False)][1] == (
+        "Tone one is high. The count is one. Tone two is high. The count is two. Tone three is high. "
+        "The count is three. Three is odd. So the answer is odd.")
+    assert len(misheard(task, tones, keep_answer=True)) == 3  # the three pairs of tones
+    # Judged against the clip's facts (7: three tones, three counts, "two is even"): tone one, the first
+    # count and tone three are true; tone two, the counts after it and "three is odd" (no such fact) are not.
+    facts, _ = task.describe(tones)
+    wrong = trace_text(*task.describe(misheard(task, tones, keep_answer=False)[1]))
+    q = JudgeRequest(task.question, task.choices, wrong, "even", tuple(facts))
+    assert rule_quality(q) == 0.4 and rule_consistency(q) == 0.0  # 3/7 true; concludes odd, answers even
+    louder = TASKS["medium"][1]  # the quiet tone's pitch does not matter: one flip keeps the answer
+    assert misheard(louder, [Tone("low", "quiet"), Tone("high", "loud")], keep_answer=True) == [
+        [Tone("high", "quiet"), Tone("high", "loud")]]
+    assert misheard(TASKS["easy"][0], [Tone("high", "loud")], keep_answer=True) == []
 
 
 def _band(wav: np.ndarray) -> str:

@@ -18,18 +18,24 @@ Easy items are one perception. Medium items combine two (an XOR, a lookup). Hard
 the parity of 3 or 4 perceptions: parity is the textbook function a shallow network cannot
 compute in one pass from pooled features (it is not monotone in the count, and the count is
 not fixed), yet it is one easy step per tone once each tone and a running count are written
-down, which is what the think traces do.
+down, which is what the think traces do ("Tone one is high. The count is one. Tone two is low.
+The count is one. Tone three is high. The count is two. Two is even. So the answer is even."):
+each count is the previous one plus the tone just stated, the last count's parity is a fixed
+lookup, and the conclusion copies it. (A running parity, "So far odd.", was measured to be
+harder for the tiny model: it needs the latest of several states, a count does not.)
 
 Item i's slot (difficulty, task, answer) depends only on i, cycling through difficulties, then
 tasks, then answers, so every prefix is balanced: always giving one option scores chance on
 every task. Its audio depends only on (seed, i).
 
 Each record carries `metadata["facts"]`: the true claims about the clip, an ordered list of
-[subject, value] pairs in the words of the traces ("tone two" is "loud and high", "the count"
-is "two"), and `metadata["reasoning"]`, the cold-start think trace: a chain of claims
-"<Subject> is <value>." ending on "So the answer is <option>.". A share of traces is flawed
-(one claim is false; the conclusion is still right) and a share inconsistent (the trace
-concludes another option than the answer, which stays right), as real models' traces are;
+[subject, value] pairs in the words of the traces ("tone two" is "loud and high", "the count" is
+"two", "two" is "even"), and `metadata["reasoning"]`, the cold-start think trace: a chain of
+claims "<Subject> is <value>." ending on "So the answer is <option>.". A share
+of traces is flawed and a share inconsistent, as real models' traces are; both are the correct
+trace of misheard tones, so every trace follows from its own claims: a flawed trace mishears
+tones in a way that keeps the answer (false claims, right conclusion), an inconsistent one in a
+way that flips it (its conclusion names another option than the answer, which stays right).
 `metadata["trace"]` names the kind and `metadata["reasoning_clean"]` keeps the correct one.
 The rule judge (`judge.rule`) checks traces against the facts. Splits use different seeds:
 `split_seed(seed, "test")` is seed + 1_000_003, so train and test clips never coincide.
@@ -54,7 +60,7 @@ MAX_SECONDS = 2.0
 """Hard limit on clip length: the shortest tiny model sees 2 s of mel frames."""
 SPLIT_SEED_OFFSETS = {"train": 0, "test": 1_000_003, "val": 2_000_006}
 """Seed offset of each split, so held-out items are drawn independently of the training ones."""
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bump when the audio or texts change, so cached sets on disk are rewritten."""
 
 LOW_HZ = (200.0, 350.0)
@@ -118,56 +124,74 @@ def _random_tone(rng: np.random.Generator, pitch: str | None = None, level: str 
 
 
 # --------------------------------------------------------------------------- tasks
-# Each builder: (rng, answer) -> (tones, facts). facts: the ordered true claims [(subject, value)],
-# which are also the correct trace's claims, in order; the trace adds "So the answer is <answer>."
+# Each task draws tones for a given answer (`draw`) and describes any tones (`describe`): the ordered
+# claims [(subject, value)] a listener writes down, and the answer they lead to. The correct trace
+# describes the clip's tones; a flawed or inconsistent trace describes misheard tones.
 
 
 Facts = list[tuple[str, str]]
 
 
-def _pitch(rng: np.random.Generator, answer: str) -> tuple[list[Tone], Facts]:
-    tone = _random_tone(rng, pitch=answer)
-    return [tone], [("the tone", tone.pitch)]
+def _pitch_draw(rng: np.random.Generator, answer: str) -> list[Tone]:
+    return [_random_tone(rng, pitch=answer)]
 
 
-def _loudness(rng: np.random.Generator, answer: str) -> tuple[list[Tone], Facts]:
-    tone = _random_tone(rng, level=answer)
-    return [tone], [("the tone", tone.level)]
+def _pitch_describe(tones: Sequence[Tone]) -> tuple[Facts, str]:
+    return [("the tone", tones[0].pitch)], tones[0].pitch
 
 
-def _same_pitch(rng: np.random.Generator, answer: str) -> tuple[list[Tone], Facts]:
+def _loudness_draw(rng: np.random.Generator, answer: str) -> list[Tone]:
+    return [_random_tone(rng, level=answer)]
+
+
+def _loudness_describe(tones: Sequence[Tone]) -> tuple[Facts, str]:
+    return [("the tone", tones[0].level)], tones[0].level
+
+
+def _same_pitch_draw(rng: np.random.Generator, answer: str) -> list[Tone]:
     first = _random_tone(rng)
-    second = _random_tone(rng, pitch=first.pitch if answer == "same" else _other(first.pitch))
-    return [first, second], [("tone one", first.pitch), ("tone two", second.pitch)]
+    return [first, _random_tone(rng, pitch=first.pitch if answer == "same" else _other(first.pitch))]
 
 
-def _louder_pitch(rng: np.random.Generator, answer: str) -> tuple[list[Tone], Facts]:
+def _same_pitch_describe(tones: Sequence[Tone]) -> tuple[Facts, str]:
+    return [("tone one", tones[0].pitch), ("tone two", tones[1].pitch)], \
+        "same" if tones[0].pitch == tones[1].pitch else "different"
+
+
+def _louder_pitch_draw(rng: np.random.Generator, answer: str) -> list[Tone]:
     loud_first = bool(rng.random() < 0.5)
     other_pitch = str(rng.choice(["high", "low"]))  # the quiet tone's pitch is independent of the answer
     loud, quiet = Tone(answer, "loud"), Tone(other_pitch, "quiet")
-    tones = [loud, quiet] if loud_first else [quiet, loud]
-    facts = [(f"tone {NUMBERS[k + 1]}", f"{t.level} and {t.pitch}") for k, t in enumerate(tones)]
-    return tones, facts + [("the louder", f"tone {NUMBERS[1 if loud_first else 2]}")]
+    return [loud, quiet] if loud_first else [quiet, loud]
 
 
-def _parity(attribute: str, marked: str) -> Callable[[np.random.Generator, str], tuple[list[Tone], Facts]]:
-    """Parity of the tones whose `attribute` is `marked`; the trace keeps a running count."""
+def _louder_pitch_describe(tones: Sequence[Tone]) -> tuple[Facts, str]:
+    k = 0 if tones[0].level == "loud" else 1
+    facts = [(f"tone {NUMBERS[i + 1]}", f"{t.level} and {t.pitch}") for i, t in enumerate(tones)]
+    return facts + [("the louder", f"tone {NUMBERS[k + 1]}")], tones[k].pitch
 
-    def build(rng: np.random.Generator, answer: str) -> tuple[list[Tone], Facts]:
+
+def _parity(attribute: str, marked: str) -> tuple[Callable, Callable]:
+    """Parity of the tones whose `attribute` is `marked`: the trace keeps a running count ("The count is two."),
+    then states the last count's parity ("Two is even."), which the conclusion copies."""
+
+    def draw(rng: np.random.Generator, answer: str) -> list[Tone]:
         n = int(rng.integers(3, 5))
         while True:  # rejection keeps every count of the right parity possible (0 to n)
             tones = [_random_tone(rng) for _ in range(n)]
-            count = sum(getattr(t, attribute) == marked for t in tones)
-            if (count % 2 == 1) == (answer == "odd"):
-                break
-        facts: Facts = []
-        running = 0
-        for k, t in enumerate(tones):
-            running += getattr(t, attribute) == marked
-            facts += [(f"tone {NUMBERS[k + 1]}", getattr(t, attribute)), ("the count", NUMBERS[running])]
-        return tones, facts
+            if (sum(getattr(t, attribute) == marked for t in tones) % 2 == 1) == (answer == "odd"):
+                return tones
 
-    return build
+    def describe(tones: Sequence[Tone]) -> tuple[Facts, str]:
+        facts: Facts = []
+        count = 0
+        for k, t in enumerate(tones):
+            count += getattr(t, attribute) == marked
+            facts += [(f"tone {NUMBERS[k + 1]}", getattr(t, attribute)), ("the count", NUMBERS[count])]
+        parity = "odd" if count % 2 else "even"
+        return facts + [(NUMBERS[count], parity)], parity
+
+    return draw, describe
 
 
 @dataclass(frozen=True)
@@ -176,23 +200,32 @@ class Task:
     difficulty: str
     question: str
     choices: tuple[str, ...]
-    build: Callable[[np.random.Generator, str], tuple[list[Tone], Facts]]
+    draw: Callable[[np.random.Generator, str], list[Tone]]
+    """(rng, answer) -> tones whose answer it is."""
+    describe: Callable[[Sequence[Tone]], tuple[Facts, str]]
+    """tones -> (the claims about them, in trace order; the answer they give)."""
+    heard: str
+    """The attribute the trace states ("pitch" or "level"): what a flawed or inconsistent trace mishears."""
 
 
+_PARITY_HIGH, _PARITY_LOUD = _parity("pitch", "high"), _parity("level", "loud")
 TASKS: dict[str, tuple[Task, ...]] = {
     "easy": (
-        Task("pitch", "easy", "Is the tone high or low?", ("high", "low"), _pitch),
-        Task("loudness", "easy", "Is the tone loud or quiet?", ("loud", "quiet"), _loudness),
+        Task("pitch", "easy", "Is the tone high or low?", ("high", "low"), _pitch_draw, _pitch_describe, "pitch"),
+        Task("loudness", "easy", "Is the tone loud or quiet?", ("loud", "quiet"), _loudness_draw, _loudness_describe,
+             "level"),
     ),
     "medium": (
-        Task("same_pitch", "medium", "Do the two tones have the same pitch?", ("same", "different"), _same_pitch),
-        Task("louder_pitch", "medium", "Is the louder of the two tones high or low?", ("high", "low"), _louder_pitch),
+        Task("same_pitch", "medium", "Do the two tones have the same pitch?", ("same", "different"), _same_pitch_draw,
+             _same_pitch_describe, "pitch"),
+        Task("louder_pitch", "medium", "Is the louder of the two tones high or low?", ("high", "low"),
+             _louder_pitch_draw, _louder_pitch_describe, "pitch"),
     ),
     "hard": (
-        Task("parity_high", "hard", "Is the number of high tones odd or even?", ("odd", "even"),
-             _parity("pitch", "high")),
-        Task("parity_loud", "hard", "Is the number of loud tones odd or even?", ("odd", "even"),
-             _parity("level", "loud")),
+        Task("parity_high", "hard", "Is the number of high tones odd or even?", ("odd", "even"), *_PARITY_HIGH,
+             "pitch"),
+        Task("parity_loud", "hard", "Is the number of loud tones odd or even?", ("odd", "even"), *_PARITY_LOUD,
+             "level"),
     ),
 }
 
@@ -201,38 +234,53 @@ TASKS: dict[str, tuple[Task, ...]] = {
 
 
 def trace_text(facts: Sequence[tuple[str, str]], conclusion: str) -> str:
-    """The think trace: one sentence per claim, then the conclusion ("So the answer is X.")."""
+    """The think trace: one sentence per claim ("Tone one is high."), then "So the answer is X."."""
     return " ".join(f"{s[0].upper()}{s[1:]} is {v}." for s, v in facts) + f" So the answer is {conclusion}."
 
 
-def _false_value(rng: np.random.Generator, subject: str, value: str) -> str:
-    """A wrong value for one claim, of the same kind (a misheard pitch or level, a miscount)."""
-    if value in NUMBERS:
-        i = NUMBERS.index(value)
-        return NUMBERS[i + 1] if i == 0 or rng.random() < 0.5 else NUMBERS[i - 1]
-    if value.startswith("tone "):
-        return "tone two" if value == "tone one" else "tone one"
-    words = value.split(" and ")
-    k = int(rng.integers(len(words)))
-    words[k] = _other(words[k])
-    return " and ".join(words)
+def _mishear(tones: Sequence[Tone], ks: Sequence[int], attribute: str) -> list[Tone]:
+    out = list(tones)
+    for k in ks:
+        t = out[k]
+        out[k] = Tone(_other(t.pitch), t.level) if attribute == "pitch" else Tone(t.pitch, _other(t.level))
+    return out
 
 
-def cold_start_trace(rng: np.random.Generator, facts: Facts, answer: str, choices: Sequence[str],
+def misheard(task: Task, tones: Sequence[Tone], keep_answer: bool) -> list[list[Tone]]:
+    """Every way to mishear one tone (else two) of the clip that keeps (flawed) or changes (inconsistent) the answer."""
+    _, answer = task.describe(tones)
+    for n in (1, 2):
+        pairs = [ks for ks in _index_sets(len(tones), n)]
+        found = [heard for ks in pairs
+                 if (task.describe(heard := _mishear(tones, ks, task.heard))[1] == answer) == keep_answer]
+        if found:
+            return found
+    return []
+
+
+def _index_sets(n: int, size: int) -> list[tuple[int, ...]]:
+    return [(k,) for k in range(n)] if size == 1 else [(a, b) for a in range(n) for b in range(a + 1, n)]
+
+
+def cold_start_trace(rng: np.random.Generator, task: Task, tones: Sequence[Tone],
                      shares: tuple[float, float]) -> tuple[str, str]:
-    """(kind, trace): correct, flawed (one false claim, right conclusion) or inconsistent (another conclusion).
+    """(kind, trace): correct, flawed or inconsistent; drawn after the audio, so it never changes it.
 
-    shares: (flawed, inconsistent) probabilities; drawn after the audio, so they never change it.
+    Both wrong kinds are the correct trace of misheard tones, so every trace follows from its own
+    claims (each count adds the tone just stated; the conclusion is what the stated claims give):
+    flawed mishears tones in a way that keeps the answer (one quiet tone's pitch, or two tones),
+    inconsistent in a way that flips it, while the <answer> stays right. An easy item has no flaw
+    that keeps its answer: its "flawed" draw gives a correct trace.
+    shares: (flawed, inconsistent) probabilities.
     """
     u = rng.random()
-    if u < shares[0]:
-        k = int(rng.integers(len(facts)))
-        wrong = list(facts)
-        wrong[k] = (facts[k][0], _false_value(rng, *facts[k]))
-        return "flawed", trace_text(wrong, answer)
-    if u < shares[0] + shares[1]:
-        return "inconsistent", trace_text(facts, str(rng.choice([c for c in choices if c != answer])))
-    return "correct", trace_text(facts, answer)
+    kind = "flawed" if u < shares[0] else "inconsistent" if u < shares[0] + shares[1] else "correct"
+    if kind != "correct":
+        options = misheard(task, tones, keep_answer=kind == "flawed")
+        if options:
+            return kind, trace_text(*task.describe(options[int(rng.integers(len(options)))]))
+        kind = "correct"
+    return kind, trace_text(*task.describe(tones))
 
 
 # --------------------------------------------------------------------------- items
@@ -263,10 +311,12 @@ def generate_items(n: int, seed: int, difficulties: Sequence[str] = DIFFICULTIES
     for i in range(n):
         task, answer = _slot(i, difficulties)
         rng = np.random.default_rng([seed, i])  # item i does not depend on n
-        tones, facts = task.build(rng, answer)
+        tones = task.draw(rng, answer)
+        facts, said = task.describe(tones)
+        assert said == answer, (task.name, tones)
         wav = render(rng, tones)
         assert len(wav) <= MAX_SECONDS * SAMPLE_RATE, (task.name, len(wav))
-        kind, reasoning = cold_start_trace(rng, facts, answer, task.choices, trace_shares)
+        kind, reasoning = cold_start_trace(rng, task, tones, trace_shares)
         items.append(AudioQA(
             id=f"syn-{seed}-{i:05d}", audio=wav, question=task.question, choices=list(task.choices),
             answer=answer, sampling_rate=SAMPLE_RATE, task=task.name, category="synthetic",

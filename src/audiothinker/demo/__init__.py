@@ -11,7 +11,8 @@ stopped and a change to RL settings reuses the cold start):
   2. model       a tiny random Qwen2-Audio in the published layout (30 s window, 128 mel bins,
                  real chat template); its audio encoder stays at its random init (frozen, cached)
   3. cold start  `audiothinker sft` (<out>/sft/final): the three prompts; under the adaptive one a
-                 seeded coin per item, with no link to difficulty, picks a trace or a direct answer
+                 seeded coin per item, with no link to difficulty, picks a trace or a direct answer;
+                 then a shorter phase on the correct traces only (see DemoPlan.sft_clean_steps)
   4. eval        the cold start with the adaptive prompt ("prompt only"), and forced into each
                  mode (first tag given): does thinking help it, on which items?
   5. RL          GRPO from the cold start with each of the paper's Table 1 presets, each with its
@@ -58,11 +59,19 @@ def make_model(out: Path, plan: DemoPlan, seed: int) -> str:
                                       audio_layers=plan.audio_layers))
 
 
-def run_sft(recipes: Path, overrides: list[str], think_fraction: float) -> str:
+def run_sft(recipes: Path, overrides: list[str], think_fraction: float, clean_steps: int = 0) -> str:
+    """The cold start; with clean_steps, in two phases: the mixed traces (flawed and inconsistent ones included)
+    to <output_dir>/mixed, then `clean_steps` more on the correct traces only to <output_dir>/final."""
     from audiothinker.config import load_config
     from audiothinker.sft import SFTOptions, sft
 
-    return str(sft(load_config(recipes / "sft.yaml", overrides), SFTOptions(think_fraction, "mixed")))
+    cfg = load_config(recipes / "sft.yaml", overrides)
+    if not clean_steps:
+        return str(sft(cfg, SFTOptions(think_fraction, "mixed")))
+    first = sft(load_config(recipes / "sft.yaml", [*overrides, f"output_dir={Path(cfg.output_dir) / 'mixed'}"]),
+                SFTOptions(think_fraction, "mixed"))
+    second = load_config(recipes / "sft.yaml", [*overrides, f"model.name_or_path={first}", f"max_steps={clean_steps}"])
+    return str(sft(second, SFTOptions(think_fraction, "mixed", clean_traces=True)))
 
 
 def run_rl(recipes: Path, preset: str, overrides: list[str]) -> str:
@@ -99,7 +108,7 @@ def _keys(plan: DemoPlan, seed: int, recipes: Path, judge: dict, overrides: list
             "generator": GENERATOR_VERSION}
     model = {"sizes": (plan.hidden, plan.layers, plan.audio_layers), "seed": seed}
     sft = {"data": data, "model": model, "steps": plan.sft_steps, "think_fraction": plan.think_fraction,
-           "recipe": text.get("sft.yaml")}
+           "clean_steps": plan.sft_clean_steps, "recipe": text.get("sft.yaml")}
     rl = {"sft": sft, "sizes": (plan.rl_steps, plan.rl_batch, plan.rl_generations, plan.rl_eval_steps,
                                 plan.rl_eval_items, plan.max_new_tokens), "recipe": text.get("rl.yaml"), "judge": judge,
           "overrides": overrides}
@@ -126,7 +135,7 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
     common = [f"seed={seed}", f"data.train_file={data['train']}"]
     sft_final = stages.run("cold start (SFT)", out / "sft", keys["sft"], run_sft, recipes, [
         f"output_dir={out / 'sft'}", f"model.name_or_path={model}", f"max_steps={plan.sft_steps}", *common,
-    ], plan.think_fraction)
+    ], plan.think_fraction, plan.sft_clean_steps)
     test = load_records(data["test"], "jsonl").records
     max_new = plan.max_new_tokens or _rl_settings(recipes).max_new_tokens
     ev = Evaluations(stages, out / "eval", test, judge, max_new, keys["eval"])

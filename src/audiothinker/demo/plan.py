@@ -18,8 +18,9 @@ PRESETS = ("grpo", "grpo_cot", "atar", "atar_cr", "atar_cr_tr")
 PROMPTS = {p: REWARD_PRESETS[p].prompt for p in PRESETS}
 """Each preset's training prompt (SPEC section 3: no_think, think, adaptive x3); its evaluation uses it too."""
 TRACE_SHARES = (0.15, 0.15)
-"""Shares of flawed (one false fact) and inconsistent (another conclusion) cold-start traces: R_t and R_c
-have something to fix, as in real models' traces."""
+"""Shares of flawed (misheard tones, right conclusion) and inconsistent (misheard tones, the conclusion names
+another option than the answer) cold-start traces: R_t and R_c have something to fix, as in real models'
+traces. Both follow from their own claims, so they do not teach the trace's last step wrong."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class DemoPlan:
     """Cold-start optimizer steps."""
     rl_steps: int
     """GRPO steps per preset (T of the ATAR schedule)."""
+    sft_clean_steps: int = 0
+    """Cold-start steps after `sft_steps`, on the correct traces only: the flawed and inconsistent traces teach
+    misheard tones (measured: per-tone facts in hard traces 74 % -> 94 % for pitch after 400 such steps)."""
     rl_eval_steps: int = 0
     """Evaluate on the held-out split every N RL steps (the held-out curve); 0 = only the final evaluation."""
     rl_eval_items: int = 48
@@ -57,7 +61,7 @@ class DemoPlan:
 
 
 PLANS: dict[str, DemoPlan] = {
-    "full": DemoPlan(train_items=1600, test_items=240, sft_steps=500, rl_steps=40),
+    "full": DemoPlan(train_items=1600, test_items=240, sft_steps=1200, rl_steps=40, sft_clean_steps=400),
     "quick": DemoPlan(train_items=160, test_items=36, sft_steps=40, rl_steps=3, rl_batch=8, rl_generations=4),
     "smoke": DemoPlan(train_items=24, test_items=12, sft_steps=2, rl_steps=1, hidden=32, layers=1, rl_batch=4,
                       rl_generations=2, max_new_tokens=24),
