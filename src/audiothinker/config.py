@@ -243,7 +243,7 @@ _CHOICES: dict[str, tuple[str, ...] | Callable[[], tuple[str, ...]]] = {
     "train.scale_rewards": _registry("audiothinker.algos.advantages", "scale_names"),
     "train.lr_scheduler": ("constant", "linear", "cosine"),
     "reward.preset": PRESETS,  # the registries: `rewards.register_preset`, `judge.register_backend`
-    "judge.backend": JUDGE_BACKENDS,
+    "judge.backend": lambda: tuple(sorted(JUDGE_BACKENDS)),
     "eval.prompt": ("adaptive", "think", "no_think"),
 }
 

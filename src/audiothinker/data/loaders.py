@@ -17,14 +17,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from audiothinker.data.records import AudioQA, DataError, is_missing
+from audiothinker.plugins import Registry, UnknownNameError  # noqa: F401  (UnknownNameError: re-exported)
 
 
 @dataclass(frozen=True)
@@ -39,62 +40,6 @@ class Source:
     def resolve(self, path: str) -> str:
         p = Path(os.path.expanduser(path))
         return os.path.normpath(p if p.is_absolute() else self.audio_root / p)
-
-
-T = TypeVar("T")
-
-
-class UnknownNameError(KeyError):
-    """A name no plug-in registered; the message lists the valid ones."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class Registry(MutableMapping[str, T]):
-    """name -> plug-in, a dict whose plug-in modules are imported on first read.
-
-    `plugins` imports the modules that register themselves (each a decorator next to its
-    implementation), so a new one is a new file; nothing heavy is imported before a name is asked for.
-    """
-
-    def __init__(self, kind: str, plugins: Callable[[], None] | None = None):
-        self.kind = kind
-        self._items: dict[str, T] = {}
-        self._plugins = plugins
-        self._loaded = plugins is None
-
-    def load(self) -> None:
-        if not self._loaded:
-            self._loaded = True  # set first: the plug-ins register into this registry while importing
-            try:
-                self._plugins()
-            except BaseException:
-                self._loaded = False
-                raise
-
-    def __getitem__(self, name: str) -> T:
-        self.load()
-        if name not in self._items:
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; valid: {', '.join(self._items)}")
-        return self._items[name]
-
-    def __setitem__(self, name: str, value: T) -> None:
-        self._items[name] = value
-
-    def __delitem__(self, name: str) -> None:
-        del self._items[name]
-
-    def __iter__(self) -> Iterator[str]:
-        self.load()
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        self.load()
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return f"Registry({self.kind!r}, {list(self)})"
 
 
 def _benchmark_formats() -> None:

@@ -8,12 +8,13 @@ CLIs' choices) imports the package's modules on first use, so each registers its
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import functools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
+
+from audiothinker.plugins import Registry, import_submodules
 
 if TYPE_CHECKING:
     from audiothinker.config import JudgeConfig
@@ -100,50 +101,22 @@ class Judge(Protocol):
 
 
 JudgeBuilder = Callable[["JudgeConfig"], Judge]
-_BACKENDS: dict[str, JudgeBuilder] = {}
+JUDGE_BACKENDS: Registry[JudgeBuilder] = Registry(
+    "judge backend", plugins=functools.partial(import_submodules, "audiothinker.judge")
+)
+"""The registered backends by name; the package's modules are imported on first read (each registers itself)."""
+_BACKENDS = JUDGE_BACKENDS
 
 
 def register_backend(name: str) -> Callable[[JudgeBuilder], JudgeBuilder]:
     """Decorator: `@register_backend("openai")` over `build(cfg: JudgeConfig) -> Judge` makes `judge.backend=openai`."""
 
     def decorate(build: JudgeBuilder) -> JudgeBuilder:
-        known = _BACKENDS.get(name)
+        known = JUDGE_BACKENDS.registered(name)
         same = known is not None and (known.__module__, known.__qualname__) == (build.__module__, build.__qualname__)
         if known is not None and not same:  # the same builder again (a module reloaded) just replaces itself
             raise ValueError(f"judge backend {name!r} is already registered by {known.__module__}")
-        _BACKENDS[name] = build
+        JUDGE_BACKENDS[name] = build
         return build
 
     return decorate
-
-
-class _Backends(Mapping[str, JudgeBuilder]):
-    """The registered backends by name; the package's modules are imported on first use (each registers itself)."""
-
-    _loaded = False
-
-    def _load(self) -> None:
-        if not _Backends._loaded:
-            _Backends._loaded = True
-            import audiothinker.judge as package
-
-            for module in pkgutil.iter_modules(package.__path__):
-                importlib.import_module(f"{package.__name__}.{module.name}")
-
-    def __getitem__(self, name: str) -> JudgeBuilder:
-        self._load()
-        return _BACKENDS[name]
-
-    def __iter__(self) -> Iterator[str]:
-        self._load()
-        return iter(sorted(_BACKENDS))
-
-    def __len__(self) -> int:
-        self._load()
-        return len(_BACKENDS)
-
-    def __repr__(self) -> str:
-        return f"JudgeBackends({sorted(self)})"
-
-
-JUDGE_BACKENDS: Mapping[str, JudgeBuilder] = _Backends()

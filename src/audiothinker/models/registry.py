@@ -42,7 +42,6 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {}
-_discovered = False
 
 
 def register_family(
@@ -70,16 +69,9 @@ def register_family(
 
 def families() -> dict[str, Family]:
     """Every registered family (importing the modules of models/ first, so each has registered)."""
-    global _discovered
-    if not _discovered:
-        import importlib
-        import pkgutil
+    from audiothinker.plugins import import_submodules
 
-        import audiothinker.models as package
-
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"audiothinker.models.{module.name}")
-        _discovered = True
+    import_submodules("audiothinker.models")
     return FAMILIES
 
 

@@ -15,7 +15,6 @@ vLLM's own processor extract features. Adding an engine is one new module in rol
 
 from __future__ import annotations
 
-import functools
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,21 +95,10 @@ def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
 
 
 def engine_names() -> list[str]:
-    _import_engine_modules()
+    from audiothinker.plugins import import_submodules
+
+    import_submodules("audiothinker.rollout")  # every engine module registers itself (vllm is imported only when built)
     return sorted(ENGINES)
-
-
-@functools.cache
-def _import_engine_modules() -> None:
-    """Import every module of rollout/, so each engine has registered: a new engine is one new file.
-    Engines import their heavy backend (vllm) only when built."""
-    import importlib
-    import pkgutil
-
-    import audiothinker.rollout as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"audiothinker.rollout.{module.name}")
 
 
 def build_engine(name: str, policy: Policy, options: EngineOptions | None = None) -> RolloutEngine:

@@ -13,12 +13,11 @@ new file here and nothing else.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from audiothinker.data.loaders import FORMATS, RecordParser, Registry
+from audiothinker.data.loaders import FORMATS, RecordParser
+from audiothinker.plugins import Registry, import_submodules
 
 Tally = list[int]  # [correct, n]
 Located = tuple[str, dict[str, Any]]  # (where: "file:line 3 (id=...)", record)
@@ -61,27 +60,9 @@ def _paper_first(name: str) -> int:
     return _PAPER_ORDER.index(name) if name in _PAPER_ORDER else len(_PAPER_ORDER)
 
 
-_imported = False
-
-
 def import_benchmarks() -> None:
-    """Import every module of this package (each registers its benchmark), once.
-
-    Once: both registries call this on first use, and a module registering itself reads them.
-    """
-    global _imported
-    if _imported:
-        return
-    _imported = True
-    package = importlib.import_module("audiothinker.eval.benchmarks")
-    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.name != "base" and m.name[0] != "_")
-    names.sort(key=_paper_first)
-    try:
-        for name in names:
-            importlib.import_module(f"{package.__name__}.{name}")
-    except BaseException:
-        _imported = False
-        raise
+    """Import every module of this package (each registers its benchmark), the paper's three first."""
+    import_submodules("audiothinker.eval.benchmarks", order=_paper_first, skip=("base",))
 
 
 BENCHMARKS: Registry[Benchmark] = Registry("benchmark", plugins=import_benchmarks)
