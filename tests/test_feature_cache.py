@@ -44,7 +44,7 @@ def test_cached_prompts_and_embeddings_equal_the_computed_ones(tiny, tmp_path):
             b = prompt_batch(cached, items, "adaptive", None)
             assert torch.equal(b.audio["input_features"], ref.audio["input_features"])
             assert torch.equal(cached.prompt_embeds(cached.model, b), ref_emb)
-    assert feature_cache.STATS["mel_hits"] - before["mel_hits"] == 6
+    assert feature_cache.STATS["call_hits"] - before["call_hits"] == 6  # the whole extractor call, per clip
     assert feature_cache.STATS["encoder_hits"] - before["encoder_hits"] == 6
     # The processor saves as published: no cache traces in its files.
     cached.processor.save_pretrained(tmp_path / "cached")
@@ -65,3 +65,33 @@ def test_a_trainable_encoder_is_never_cached(tiny):
     assert feature_cache.STATS["encoder_misses"] == before["encoder_misses"]
     tower = policy.model.model.audio_tower if hasattr(policy.model, "model") else policy.model.audio_tower
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tower.parameters())
+
+
+def test_other_extractor_calls_fall_through_to_the_mel_cache(tiny):
+    """padding="longest" makes a row depend on the batch: the call is not memoized, its mel rows are."""
+    items = generate_items(3, seed=5)
+    clips = [it.audio for it in items]
+    plain = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32")).processor.feature_extractor
+    fe = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32", freeze_audio_tower=True,
+                                 cache_audio_features=True)).processor.feature_extractor
+    ref = plain(clips, sampling_rate=16000, padding="longest", return_tensors="np")["input_features"]
+    before = dict(feature_cache.STATS)
+    for _ in range(2):
+        out = fe(clips, sampling_rate=16000, padding="longest", return_tensors="np")["input_features"]
+        assert np.array_equal(out, ref)
+    assert feature_cache.STATS["call_hits"] == before["call_hits"]
+    assert feature_cache.STATS["mel_hits"] - before["mel_hits"] == 3
+
+
+def test_a_full_cache_never_drops_an_entry_the_batch_needs(tiny, monkeypatch):
+    """Misses inserted into a full cache evict the oldest entries, which may be this batch's own hits."""
+    monkeypatch.setattr(feature_cache, "MAX_ENTRIES", 2)
+    items = generate_items(5, seed=6)
+    plain = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32"))
+    cached = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32", freeze_audio_tower=True,
+                                     cache_audio_features=True))
+    with torch.no_grad():
+        ref = plain.prompt_embeds(plain.model, prompt_batch(plain, items, "adaptive", None))
+        prompt_batch(cached, items[:2], "adaptive", None)  # two entries, the oldest first
+        b = prompt_batch(cached, items, "adaptive", None)  # hits on 0-1, then three misses evict them
+        assert torch.equal(cached.prompt_embeds(cached.model, b), ref)

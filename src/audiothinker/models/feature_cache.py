@@ -5,8 +5,12 @@ positions) the front end costs more than a tiny language model: ~60 ms of mel an
 encoder layer per clip on a CPU. SFT epochs, RL revisits and repeated evaluations see the same
 clips again, so `model.cache_audio_features` memoizes both, keyed by content:
 
-- mel features: by the bytes of the (padded) waveform and the extractor's settings. Stored
-  trimmed: the frames after the last one that differs from the final (padding) frame are
+- the feature extractor's whole call, clip by clip, where each row of its output depends on its
+  own clip only (`padding="max_length"`, which the Qwen2-Audio processor always asks for): by
+  the clip's bytes, the call's options and the extractor's settings, so a hit skips the padding
+  to 30 s, the STFT and the key of the padded waveform. Other calls fall through to:
+- mel features: by the bytes of the (padded) waveform and the extractor's settings. Both are
+  stored trimmed: the frames after the last one that differs from the final (padding) frame are
   rebuilt from that frame, so a 2 s clip in a 30 s window costs ~0.1 MB, not 1.5 MB.
 - encoder outputs: by the bytes of the features and a fingerprint of the encoder's weights, and
   only while no encoder parameter requires grad (`model.freeze_audio_tower`); a trainable encoder
@@ -33,7 +37,8 @@ MAX_ENTRIES = 20_000
 """Per cache; the oldest entries go first (a full 30 s encoder output of a 64-wide tiny model is 0.2 MB)."""
 _MEL: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, int]] = OrderedDict()
 _ENC: OrderedDict[bytes, torch.Tensor] = OrderedDict()
-STATS = {"mel_hits": 0, "mel_misses": 0, "encoder_hits": 0, "encoder_misses": 0}
+_CALL: OrderedDict[bytes, tuple[tuple[np.ndarray, np.ndarray, int], dict[str, np.ndarray]]] = OrderedDict()
+STATS = {"call_hits": 0, "call_misses": 0, "mel_hits": 0, "mel_misses": 0, "encoder_hits": 0, "encoder_misses": 0}
 
 
 def _digest(*parts: bytes) -> bytes:
@@ -76,30 +81,73 @@ def untrim_frames(head: np.ndarray, tail: np.ndarray, frames: int) -> np.ndarray
     return out
 
 
-def cache_mel(feature_extractor: Any) -> None:
-    """Memoize `_torch_extract_fbank_features(waveform [B, T], device) -> [B, M, F]` row by row."""
-    inner = feature_extractor._torch_extract_fbank_features
-    settings = repr(sorted((k, str(v)) for k, v in feature_extractor.to_dict().items())).encode()
+def _mel_memo(feature_extractor: Any, settings: bytes) -> Any:
+    """`_torch_extract_fbank_features(waveform [B, T], device) -> [B, M, F]`, memoized row by row."""
+    inner = type(feature_extractor)._torch_extract_fbank_features
 
-    def extract(waveform: np.ndarray, device: str = "cpu") -> np.ndarray:
+    def extract(self: Any, waveform: np.ndarray, device: str = "cpu") -> np.ndarray:
         wav = np.asarray(waveform, dtype=np.float32)
         if wav.ndim == 1:
-            return inner(waveform, device)
+            return inner(self, waveform, device)
         keys = [_digest(settings, str(len(row)).encode(), _trim_zeros(row).tobytes()) for row in wav]
-        miss = [i for i, k in enumerate(keys) if k not in _MEL]
+        found = {k: _MEL[k] for k in keys if k in _MEL}  # before any insertion can evict one of them
+        miss = [i for i, k in enumerate(keys) if k not in found]
         STATS["mel_hits"] += len(keys) - len(miss)
         STATS["mel_misses"] += len(miss)
         if miss:
-            feats = np.asarray(inner(wav[miss], device))  # [b, M, F]
+            feats = np.asarray(inner(self, wav[miss], device))  # [b, M, F]
             for i, row in zip(miss, feats):
-                _remember(_MEL, keys[i], trim_frames(row))
-        return np.stack([untrim_frames(*_MEL[k]) for k in keys])
+                found[keys[i]] = trim_frames(row)
+                _remember(_MEL, keys[i], found[keys[i]])
+        return np.stack([untrim_frames(*found[k]) for k in keys])
 
+    return extract
+
+
+def _call_memo(feature_extractor: Any, settings: bytes) -> Any:
+    """`feature_extractor(clips, **options)`, memoized clip by clip where a row depends on its clip only."""
+    from transformers import BatchFeature
+
+    inner = type(feature_extractor).__call__
+
+    def call(self: Any, raw_speech: Any, *args: Any, **kwargs: Any) -> Any:
+        rows = raw_speech if isinstance(raw_speech, (list, tuple)) else None
+        if (args or not rows or kwargs.get("padding", "max_length") != "max_length"
+                or not all(isinstance(r, np.ndarray) and r.ndim == 1 for r in rows)):
+            return inner(self, raw_speech, *args, **kwargs)
+        tensors = kwargs.pop("return_tensors", None)
+        options = repr(sorted((k, repr(v)) for k, v in kwargs.items())).encode()
+        keys = [_digest(settings, options, str(r.dtype).encode(), str(len(r)).encode(),
+                        np.ascontiguousarray(r).tobytes()) for r in rows]
+        found = {k: _CALL[k] for k in keys if k in _CALL}  # before any insertion can evict one of them
+        miss = list(dict.fromkeys(k for k in keys if k not in found))
+        STATS["call_hits"] += sum(k in found for k in keys)
+        STATS["call_misses"] += sum(k not in found for k in keys)
+        if miss:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            out = inner(self, [rows[first[k]] for k in miss], **kwargs, return_tensors="np")
+            for j, k in enumerate(miss):
+                rest = {name: np.asarray(v[j]) for name, v in out.items() if name != "input_features"}
+                found[k] = (trim_frames(np.asarray(out["input_features"][j])), rest)
+                _remember(_CALL, k, found[k])
+        entries = [found[k] for k in keys]
+        data = {"input_features": np.stack([untrim_frames(*feats) for feats, _ in entries])}
+        for name in entries[0][1]:
+            data[name] = np.stack([rest[name] for _, rest in entries])
+        return BatchFeature(data, tensor_type=tensors)
+
+    return call
+
+
+def cache_mel(feature_extractor: Any) -> None:
+    """Memoize the extractor's call per clip (`padding="max_length"`) and, below it, its mel features per row."""
+    settings = repr(sorted((k, str(v)) for k, v in feature_extractor.to_dict().items())).encode()
     # A subclass of the same name rather than an instance attribute: `save_pretrained` writes the instance's
     # attributes and the class name to preprocessor_config.json, which must stay as published.
     cls = type(feature_extractor)
     feature_extractor.__class__ = type(cls.__name__, (cls,), {
-        "_torch_extract_fbank_features": lambda self, waveform, device="cpu": extract(waveform, device),
+        "_torch_extract_fbank_features": _mel_memo(feature_extractor, settings),
+        "__call__": _call_memo(feature_extractor, settings),
         "__module__": cls.__module__, "__qualname__": cls.__qualname__,
     })
 
@@ -112,22 +160,31 @@ def cache_encoder(tower: torch.nn.Module) -> None:
     fingerprint = _digest(*(p.detach().cpu().numpy().tobytes() for p in tower.parameters()))
 
     def forward(input_features: torch.Tensor, attention_mask: Any = None, **kwargs: Any) -> Any:
+        """attention_mask may be a function of the rows to run (`lazy_mask`): it is built only for misses."""
+        def mask_for(rows: list[int] | None) -> Any:
+            if not callable(attention_mask):
+                return attention_mask if rows is None or not isinstance(attention_mask, torch.Tensor) \
+                    else attention_mask[rows]
+            return attention_mask(rows)
+
         frozen = not any(p.requires_grad for p in tower.parameters())
         if not frozen or kwargs or (tower.training and float(getattr(tower.config, "dropout", 0.0)) > 0):
-            return inner(input_features, attention_mask=attention_mask, **kwargs)
+            return inner(input_features, attention_mask=mask_for(None), **kwargs)
         keys = [_feature_key(fingerprint, row.detach().cpu().numpy()) for row in input_features]
-        miss = [i for i, k in enumerate(keys) if k not in _ENC]
+        found = {k: _ENC[k] for k in keys if k in _ENC}  # before any insertion can evict one of them
+        miss = [i for i, k in enumerate(keys) if k not in found]
         STATS["encoder_hits"] += len(keys) - len(miss)
         STATS["encoder_misses"] += len(miss)
         if miss:
-            mask = attention_mask[miss] if isinstance(attention_mask, torch.Tensor) else attention_mask
             with torch.no_grad():
-                out = inner(input_features[miss], attention_mask=mask).last_hidden_state  # [b, A, H]
+                out = inner(input_features[miss], attention_mask=mask_for(miss)).last_hidden_state  # [b, A, H]
             for i, row in zip(miss, out):
-                _remember(_ENC, keys[i], row.detach().clone())
-        return BaseModelOutput(last_hidden_state=torch.stack([_ENC[k] for k in keys]))
+                found[keys[i]] = row.detach().clone()
+                _remember(_ENC, keys[i], found[keys[i]])
+        return BaseModelOutput(last_hidden_state=torch.stack([found[k] for k in keys]))
 
     tower.forward = forward
+    tower.lazy_mask = True  # `forward` takes attention_mask as a function of the rows it runs
 
 
 def install(policy: Policy, audio_tower: torch.nn.Module | None) -> None:

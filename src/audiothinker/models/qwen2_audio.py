@@ -76,11 +76,17 @@ class Qwen2AudioPolicy:
         feat_lens, out_lens = tower._get_feat_extract_output_lengths(feat_mask.sum(-1))
         max_len = (feats.shape[-1] - 2) // 2 + 1
         mask_2d = (torch.arange(max_len, device=feats.device)[None, :] < feat_lens[:, None]).long()  # [B, F/2]
-        attn = create_bidirectional_mask(
-            config=tower.config, inputs_embeds=torch.zeros(len(feats), max_len, 1, dtype=embeds.dtype, device=embeds.device),
-            attention_mask=mask_2d,
-        )
-        audio = core.multi_modal_projector(tower(feats, attention_mask=attn).last_hidden_state)  # [B, A, H]
+
+        def attn(rows: list[int] | None = None) -> Any:  # the encoder's mask for these rows (all: None)
+            m = mask_2d if rows is None else mask_2d[rows]
+            return create_bidirectional_mask(
+                config=tower.config, inputs_embeds=torch.zeros(len(m), max_len, 1, dtype=embeds.dtype, device=embeds.device),
+                attention_mask=m,
+            )
+
+        # A cached frozen encoder (`feature_cache`) builds the mask only for the clips it has not seen.
+        mask = attn if getattr(tower, "lazy_mask", False) else attn()
+        audio = core.multi_modal_projector(tower(feats, attention_mask=mask).last_hidden_state)  # [B, A, H]
         valid = torch.arange(audio.shape[1], device=audio.device)[None, :] < out_lens[:, None]  # [B, A]
         placeholder = (batch.input_ids == core.config.audio_token_id).unsqueeze(-1)  # [B, P, 1]
         if int(placeholder.sum()) != int(valid.sum()):
