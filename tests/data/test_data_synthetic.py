@@ -91,17 +91,22 @@ def test_flawed_and_inconsistent_traces():
         q = JudgeRequest(it.question, tuple(it.choices), it.metadata["reasoning"], it.answer, record_facts(it))
         kind = it.metadata["trace"]
         assert rule_consistency(q) == (0.0 if kind == "inconsistent" else 1.0), it.metadata
-        assert (rule_quality(q) < 1.0) == (kind != "correct"), it.metadata
+        assert (rule_quality(q) < 1.0) == (kind == "flawed"), it.metadata  # inconsistent: every fact true
+        if kind == "inconsistent":  # the correct trace up to its conclusion, which names the other option
+            clean = it.metadata["reasoning_clean"]
+            body = clean[: clean.rindex("So the answer is")]
+            assert it.metadata["reasoning"].startswith(body) and not it.metadata["reasoning"].endswith(
+                f"So the answer is {it.answer}.")
 
 
-def test_wrong_traces_follow_from_their_own_claims():
-    """A flawed or inconsistent trace is the correct trace of misheard tones: its states and conclusion follow."""
+def test_misheard_traces_follow_from_their_own_claims():
+    """A misheard trace (the flawed kind) is the correct trace of other tones: its states and conclusion follow."""
     task = TASKS["hard"][0]  # parity_high
     tones = [Tone("high", "loud"), Tone("low", "quiet"), Tone("high", "quiet")]  # two high: even
     assert trace_text(*task.describe(tones)) == (
         "Tone one is high. The count is one. Tone two is low. The count is one. Tone three is high. The count is two. "
         "Two is even. So the answer is even.")
-    # Inconsistent: one tone misheard flips the parity; flawed: no single flip keeps it, two do.
+    # One tone misheard flips the parity; no single flip keeps it (flawed), two do.
     assert [trace_text(*task.describe(t)) for t in misheard(task, tones, keep_answer=False)][1] == (
         "Tone one is high. The count is one. Tone two is high. The count is two. Tone three is high. "
         "The count is three. Three is odd. So the answer is odd.")

@@ -32,11 +32,12 @@ Each record carries `metadata["facts"]`: the true claims about the clip, an orde
 [subject, value] pairs in the words of the traces ("tone two" is "loud and high", "the count" is
 "two", "two" is "even"), and `metadata["reasoning"]`, the cold-start think trace: a chain of
 claims "<Subject> is <value>." ending on "So the answer is <option>.". A share
-of traces is flawed and a share inconsistent, as real models' traces are; both are the correct
-trace of misheard tones, so every trace follows from its own claims: a flawed trace mishears
-tones in a way that keeps the answer (false claims, right conclusion), an inconsistent one in a
-way that flips it (its conclusion names another option than the answer, which stays right).
-`metadata["trace"]` names the kind and `metadata["reasoning_clean"]` keeps the correct one.
+of traces is flawed and a share inconsistent, as real models' traces are (the paper's motivating
+example): a flawed trace is the correct trace of misheard tones that keep the answer (false
+claims, each step following from the claims before it, right conclusion); an inconsistent trace
+states every fact right and then concludes another option than the last claim gives, while the
+<answer> stays right (the think block concludes one option, the answer names another: what R_c
+is for). `metadata["trace"]` names the kind and `metadata["reasoning_clean"]` keeps the correct one.
 The rule judge (`judge.rule`) checks traces against the facts. Splits use different seeds:
 `split_seed(seed, "test")` is seed + 1_000_003, so train and test clips never coincide.
 """
@@ -60,13 +61,13 @@ MAX_SECONDS = 2.0
 """Hard limit on clip length: the shortest tiny model sees 2 s of mel frames."""
 SPLIT_SEED_OFFSETS = {"train": 0, "test": 1_000_003, "val": 2_000_006}
 """Seed offset of each split, so held-out items are drawn independently of the training ones."""
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Bump when the audio or texts change, so cached sets on disk are rewritten."""
 
 LOW_HZ = (200.0, 350.0)
 HIGH_HZ = (1200.0, 2000.0)
 LOUD_AMP = (0.45, 0.8)
-QUIET_AMP = (0.04, 0.09)  # ~20 dB below loud
+QUIET_AMP = (0.015, 0.03)  # ~27 dB below loud
 SLOT_START, SLOT_STEP, TONE_SECONDS = 0.1, 0.3, 0.2
 NOISE = 0.004
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six")
@@ -126,7 +127,7 @@ def _random_tone(rng: np.random.Generator, pitch: str | None = None, level: str 
 # --------------------------------------------------------------------------- tasks
 # Each task draws tones for a given answer (`draw`) and describes any tones (`describe`): the ordered
 # claims [(subject, value)] a listener writes down, and the answer they lead to. The correct trace
-# describes the clip's tones; a flawed or inconsistent trace describes misheard tones.
+# describes the clip's tones; a flawed trace describes misheard tones.
 
 
 Facts = list[tuple[str, str]]
@@ -205,7 +206,7 @@ class Task:
     describe: Callable[[Sequence[Tone]], tuple[Facts, str]]
     """tones -> (the claims about them, in trace order; the answer they give)."""
     heard: str
-    """The attribute the trace states ("pitch" or "level"): what a flawed or inconsistent trace mishears."""
+    """The attribute the trace states ("pitch" or "level"): what a flawed trace mishears."""
 
 
 _PARITY_HIGH, _PARITY_LOUD = _parity("pitch", "high"), _parity("level", "loud")
@@ -247,7 +248,7 @@ def _mishear(tones: Sequence[Tone], ks: Sequence[int], attribute: str) -> list[T
 
 
 def misheard(task: Task, tones: Sequence[Tone], keep_answer: bool) -> list[list[Tone]]:
-    """Every way to mishear one tone (else two) of the clip that keeps (flawed) or changes (inconsistent) the answer."""
+    """Every way to mishear one tone (else two) of the clip that keeps (keep_answer) or changes the answer."""
     _, answer = task.describe(tones)
     for n in (1, 2):
         pairs = [ks for ks in _index_sets(len(tones), n)]
@@ -266,21 +267,23 @@ def cold_start_trace(rng: np.random.Generator, task: Task, tones: Sequence[Tone]
                      shares: tuple[float, float]) -> tuple[str, str]:
     """(kind, trace): correct, flawed or inconsistent; drawn after the audio, so it never changes it.
 
-    Both wrong kinds are the correct trace of misheard tones, so every trace follows from its own
-    claims (each count adds the tone just stated; the conclusion is what the stated claims give):
-    flawed mishears tones in a way that keeps the answer (one quiet tone's pitch, or two tones),
-    inconsistent in a way that flips it, while the <answer> stays right. An easy item has no flaw
-    that keeps its answer: its "flawed" draw gives a correct trace.
+    flawed: the correct trace of misheard tones that keep the answer (one quiet tone's pitch, or two
+    tones), so every step follows from the claims before it but some claims are false; an easy item
+    has no such flaw, its "flawed" draw gives a correct trace. inconsistent: every claim true, and
+    the conclusion ("So the answer is X.") names another option than the last claim gives, while the
+    <answer> stays right: the think block concludes one option and the answer names another.
     shares: (flawed, inconsistent) probabilities.
     """
     u = rng.random()
     kind = "flawed" if u < shares[0] else "inconsistent" if u < shares[0] + shares[1] else "correct"
-    if kind != "correct":
-        options = misheard(task, tones, keep_answer=kind == "flawed")
+    facts, answer = task.describe(tones)
+    if kind == "inconsistent":
+        return kind, trace_text(facts, next(c for c in task.choices if c != answer))
+    if kind == "flawed":
+        options = misheard(task, tones, keep_answer=True)
         if options:
             return kind, trace_text(*task.describe(options[int(rng.integers(len(options)))]))
-        kind = "correct"
-    return kind, trace_text(*task.describe(tones))
+    return "correct", trace_text(facts, answer)
 
 
 # --------------------------------------------------------------------------- items
