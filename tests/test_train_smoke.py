@@ -117,6 +117,10 @@ def test_train_smoke_writes_metrics_samples_and_model(runs):
         ):
             assert key in m, key
         assert 0.0 <= m["think_rate"] <= 1.0 and m["lambda"] == m["think_rate"]
+        by_level = [m[k] for k in m if k.startswith("think_rate/")]  # the batch's difficulties, each its own rate
+        assert by_level and min(by_level) - 1e-6 <= m["think_rate"] <= max(by_level) + 1e-6
+        assert {k.split("/")[1] for k in m if k.startswith("accuracy/")} == {
+            k.split("/")[1] for k in m if k.startswith("think_rate/")}
         assert 0.0 <= m["accuracy"] <= 1.0
         assert 1 <= m["completions/max_length"] <= 16
         assert m["kl"] >= 0.0

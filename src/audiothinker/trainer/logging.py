@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from audiothinker.config import Config, to_dict
+from audiothinker.data.records import DIFFICULTIES
 from audiothinker.trainer.tracking import JsonlWriter, mean_std
 
 
@@ -119,6 +120,13 @@ class StepLogger:
         metrics["accuracy"] = gmean_std([float(c) for c in scored.correct])[0]  # type: ignore[index]
         metrics["think_rate"] = gmean_std([float(t) for t in scored.think])[0]  # type: ignore[index]
         metrics["lambda"] = metrics["think_rate"]
+        G = len(scored.think) // max(len(records), 1)
+        levels = [records[j // G].difficulty if G else None for j in range(len(scored.think))]
+        for level in DIFFICULTIES:  # by difficulty, where the global batch has any (what ATAR should separate)
+            for key, values in (("think_rate", scored.think), ("accuracy", scored.correct)):
+                stats = gmean_std([float(v) if lv == level else None for v, lv in zip(values, levels)])
+                if stats is not None:
+                    metrics[f"{key}/{level}"] = stats[0]
         all_len = g(lengths.to(acc.device)).float()
         metrics.update({
             "completions/mean_length": float(all_len.mean()), "completions/max_length": float(all_len.max()),
