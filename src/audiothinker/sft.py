@@ -45,19 +45,28 @@ class SFTOptions:
     """Prompt kind of the SFT inputs: adaptive | think | no_think | mixed (per micro-batch, a seeded draw:
     adaptive half the time, with the coin's shape; the think prompt a quarter, with a trace; the no-think
     prompt a quarter, with a direct answer), so the cold start follows all three prompts."""
-    clean_traces: bool = False
-    """Train on `metadata["reasoning_clean"]` (the synthetic set's correct trace) instead of the flawed or
-    inconsistent one some items carry: the demo's second cold-start phase."""
+    fix_flawed: bool = False
+    """Train on `metadata["reasoning_clean"]` (the synthetic set's correct trace) where an item carries a
+    flawed trace (misheard facts); inconsistent traces (true facts, another conclusion) stay. The demo's
+    second cold-start phase: flawed traces teach misheard tones, and R_c keeps a slip to fix."""
+    task_think_fractions: dict[str, float] | None = None
+    """Per task (`record.task`), the chance of a think target instead of `think_fraction`; other tasks keep it."""
+
+    def fraction(self, task: str | None) -> float:
+        """The think chance of an item of `task`."""
+        return (self.task_think_fractions or {}).get(task or "", self.think_fraction)
 
 
 # --------------------------------------------------------------------------- targets and loss (pure)
 
 
-def target_text(record: AudioQA, think: bool, clean: bool = False) -> str:
-    """The SFT target of `record` in one of the two valid shapes (SPEC section 2); clean: the correct trace."""
+def target_text(record: AudioQA, think: bool, fix_flawed: bool = False) -> str:
+    """The SFT target of `record` in one of the two valid shapes (SPEC section 2); fix_flawed: the correct
+    trace in place of a flawed one (`SFTOptions.fix_flawed`)."""
     if not think:
         return f"<answer>{record.answer}</answer>"
-    key = "reasoning_clean" if clean else "reasoning"
+    flawed = record.metadata.get("trace") == "flawed"
+    key = "reasoning_clean" if fix_flawed and flawed else "reasoning"
     reasoning = record.metadata.get(key)
     if not reasoning:
         raise ValueError(f"record {record.id!r} has no metadata[{key!r}] for a think target")
@@ -83,9 +92,9 @@ def target_shape(kind: str, coin: bool) -> bool:
 
 
 def target_tokens(tokenizer: Any, record: AudioQA, think: bool, eos_id: int,
-                  clean: bool = False) -> tuple[list[int], tuple[int, int]]:
+                  fix_flawed: bool = False) -> tuple[list[int], tuple[int, int]]:
     """Token ids of the target (EOS appended) and the [start, stop) span of the answer text inside it."""
-    text = target_text(record, think, clean)
+    text = target_text(record, think, fix_flawed)
     head = text[: text.index("<answer>") + len("<answer>")]
 
     def enc(s: str) -> list[int]:
@@ -208,9 +217,9 @@ def _train_step(acc: Any, scorer: Any, optimizer: Any, scheduler: Any, cfg: Conf
         epoch = sampler.cursor // len(records)
         kind = batch_prompt(cfg.seed, sampler.cursor, opts.prompt)  # the cursor names the micro-batch
         recs = [records[i] for i in sampler.take(bs * acc.num_processes, acc.process_index, acc.num_processes)]
-        shapes = [target_shape(kind, think_coin(cfg.seed, epoch, r.id, opts.think_fraction)) for r in recs]
+        shapes = [target_shape(kind, think_coin(cfg.seed, epoch, r.id, opts.fraction(r.task))) for r in recs]
         batch = prompt_batch(policy, recs, kind, cfg.data.max_audio_seconds).to(acc.device)
-        targets = [target_tokens(policy.tokenizer, r, s, eos_pad[0], opts.clean_traces) for r, s in zip(recs, shapes)]
+        targets = [target_tokens(policy.tokenizer, r, s, eos_pad[0], opts.fix_flawed) for r, s in zip(recs, shapes)]
         ids, mask = (t.to(acc.device) for t in pad_right([t for t, _ in targets], eos_pad[1]))  # [B, C]
         with acc.accumulate(scorer):
             logp = scorer(batch, ids, mask, 1)  # [B, C]: audio features in the forward
