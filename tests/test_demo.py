@@ -10,10 +10,13 @@ from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, spre
 LEVELS = ("easy", "medium", "hard")
 
 
-def _summary(acc, nt, inconsistency=None, quality=None):
-    return {"accuracy": sum(acc) / 3, "no_think_rate": sum(nt) / 3, "inconsistency_rate": inconsistency,
-            "think_quality": quality,
-            "by_difficulty": {d: {"accuracy": a, "no_think_rate": n} for d, a, n in zip(LEVELS, acc, nt)}}
+def _summary(acc, nt, inconsistency=None, quality=None, sampled=True):
+    s = {"accuracy": sum(acc) / 3, "no_think_rate": sum(nt) / 3, "inconsistency_rate": 0.0,
+         "think_quality": quality,
+         "by_difficulty": {d: {"accuracy": a, "no_think_rate": n} for d, a, n in zip(LEVELS, acc, nt)}}
+    if sampled:  # the sampled completions' figures; the inconsistency target reads them (greedy hides slips)
+        s["sampled"] = {**_summary(acc, nt, sampled=False), "inconsistency_rate": inconsistency}
+    return s
 
 
 def _seed(gap=0.7, incons=(0.2, 0.05)):
@@ -44,7 +47,7 @@ def test_targets_are_computed_from_the_summaries():
     s2["atar_cr_tr"]["accuracy"] = 0.5
     bad = {c["target"]: c["ok"] for c in targets(s2, forced)}
     assert [k for k, ok in bad.items() if not ok] == [
-        "atar_cr_tr: no-think rate easy - hard >= 0.30", "atar_cr halves atar's think/answer inconsistency rate",
+        "atar_cr_tr: no-think rate easy - hard >= 0.30", "atar_cr halves atar's think/answer inconsistency rate (sampled)",
         "accuracy on hard: atar_cr_tr >= grpo_cot", "accuracy overall: atar_cr_tr > cold start"]
     # No think completion under atar: the inconsistency target cannot hold.
     s3, _ = _seed(incons=(None, 0.0))
@@ -76,13 +79,17 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--plan", "smoke", "--out", str(out)]) == 0
     report = (out / "report.md").read_text()
-    for section in ("## Does thinking help", "## Table 1 analogue", "## Targets", "rl_curves.png", "CPU time"):
+    for section in ("## Does thinking help", "## Table 1 analogue", "## The same runs sampled", "## Targets",
+                    "## What transfers to real models", "The rule judge (`judge/rule.py`)", "rl_curves.png",
+                    "CPU time"):
         assert section in report
     for png in ("rl_curves.png", "figure2_no_think_rate.png", "compare_accuracy_by_difficulty.png"):
         assert (out / png).stat().st_size > 1000
     data = json.loads((out / "report.json").read_text())
     assert set(data["summaries"]) == {"cold_start", *PRESETS}
     assert len(data["targets"]) == 8 and set(data["forced"]) == {"think", "no_think"}
+    sampled = data["summaries"]["atar"]["sampled"]  # SAMPLES completions per held-out item, summarized
+    assert sampled["n"] == 2 * data["summaries"]["atar"]["n"] and "by_difficulty" in sampled
     assert (out / "data" / "test.jsonl").is_file() and (out / "sft" / "final").is_dir()
     for preset in PRESETS:
         assert (out / preset / "final").is_dir() and (out / preset / "metrics.jsonl").is_file()
@@ -130,15 +137,34 @@ def test_seeds_report_lists_each_target_per_seed(tmp_path, monkeypatch):
     assert data["seeds"] == [5, 6, 7] and len(data["targets"]) == 8
 
 
-def test_clean_phase_trains_on_the_correct_trace():
-    """The cold start's second phase (DemoPlan.sft_clean_steps) targets metadata["reasoning_clean"]."""
+def test_second_phase_fixes_flawed_traces_and_keeps_inconsistent_ones():
+    """The cold start's second phase (DemoPlan.sft_fix_steps) trains on metadata["reasoning_clean"] where a trace
+    is flawed (misheard tones), and keeps the inconsistent ones (true facts, another conclusion)."""
     from audiothinker.data.synthetic import generate_items
     from audiothinker.sft import target_text
 
-    item = next(it for it in generate_items(60, seed=11, trace_shares=(0.0, 1.0)) if it.difficulty == "hard")
-    assert item.metadata["trace"] == "inconsistent"
-    assert target_text(item, True) == f"<think>{item.metadata['reasoning']}</think><answer>{item.answer}</answer>"
-    clean = target_text(item, True, clean=True)
-    assert clean == f"<think>{item.metadata['reasoning_clean']}</think><answer>{item.answer}</answer>"
-    assert clean.endswith(f"So the answer is {item.answer}.</think><answer>{item.answer}</answer>")
-    assert target_text(item, False, clean=True) == f"<answer>{item.answer}</answer>"
+    items = [it for it in generate_items(90, seed=11, trace_shares=(0.5, 0.5)) if it.difficulty == "hard"]
+    flawed = next(it for it in items if it.metadata["trace"] == "flawed")
+    slip = next(it for it in items if it.metadata["trace"] == "inconsistent")
+    assert target_text(flawed, True) == f"<think>{flawed.metadata['reasoning']}</think><answer>{flawed.answer}</answer>"
+    fixed = target_text(flawed, True, fix_flawed=True)
+    assert fixed == f"<think>{flawed.metadata['reasoning_clean']}</think><answer>{flawed.answer}</answer>"
+    assert fixed != target_text(flawed, True)
+    kept = target_text(slip, True, fix_flawed=True)
+    assert kept == target_text(slip, True) and not kept.endswith(f"is {slip.answer}.</think><answer>{slip.answer}</answer>")
+    assert target_text(flawed, False, fix_flawed=True) == f"<answer>{flawed.answer}</answer>"
+
+
+def test_task_think_fractions_are_flat_across_difficulties_and_drawn_by_the_seed():
+    from audiothinker.data.synthetic import TASKS
+    from audiothinker.demo.plan import task_think_fractions
+    from audiothinker.sft import SFTOptions
+
+    draws = [task_think_fractions(seed, (0.4, 0.9)) for seed in range(10)]
+    for fr in draws:
+        for tasks in TASKS.values():  # every difficulty: one task of each chance, so the same mean
+            assert sorted(fr[t.name] for t in tasks) == [0.4, 0.9]
+    assert len({tuple(sorted(fr.items())) for fr in draws}) > 1  # which task thinks more is the seed's draw
+    assert task_think_fractions(3, (0.4, 0.9)) == task_think_fractions(3, (0.4, 0.9))
+    opts = SFTOptions(0.65, "mixed", task_think_fractions={"pitch": 0.4})
+    assert opts.fraction("pitch") == 0.4 and opts.fraction("parity_high") == 0.65 and opts.fraction(None) == 0.65

@@ -12,7 +12,7 @@ stopped and a change to RL settings reuses the cold start):
                  real chat template); its audio encoder stays at its random init (frozen, cached)
   3. cold start  `audiothinker sft` (<out>/sft/final): the three prompts; under the adaptive one a
                  seeded coin per item, with no link to difficulty, picks a trace or a direct answer;
-                 then a shorter phase on the correct traces only (see DemoPlan.sft_clean_steps)
+                 then a shorter phase with the flawed traces fixed (see DemoPlan.sft_fix_steps)
   4. eval        the cold start with the adaptive prompt ("prompt only"), and forced into each
                  mode (first tag given): does thinking help it, on which items?
   5. RL          GRPO from the cold start with each of the paper's Table 1 presets, each with its
@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from audiothinker.demo.plan import PLANS, PRESETS, PROMPTS, RECIPES, TRACE_SHARES, DemoPlan, Stages
+from audiothinker.demo.plan import (PLANS, PRESETS, PROMPTS, RECIPES, TRACE_SHARES, DemoPlan, Stages,
+                                    task_think_fractions)
 from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, targets
 from audiothinker.judge.base import JUDGE_BACKENDS
 
@@ -59,19 +60,20 @@ def make_model(out: Path, plan: DemoPlan, seed: int) -> str:
                                       audio_layers=plan.audio_layers))
 
 
-def run_sft(recipes: Path, overrides: list[str], think_fraction: float, clean_steps: int = 0) -> str:
-    """The cold start; with clean_steps, in two phases: the mixed traces (flawed and inconsistent ones included)
-    to <output_dir>/mixed, then `clean_steps` more on the correct traces only to <output_dir>/final."""
+def run_sft(recipes: Path, overrides: list[str], fractions: dict[str, float], fix_steps: int = 0) -> str:
+    """The cold start; with fix_steps, in two phases: the mixed traces (flawed and inconsistent ones included)
+    to <output_dir>/mixed, then `fix_steps` more with the flawed traces fixed to <output_dir>/final."""
     from audiothinker.config import load_config
     from audiothinker.sft import SFTOptions, sft
 
     cfg = load_config(recipes / "sft.yaml", overrides)
-    if not clean_steps:
-        return str(sft(cfg, SFTOptions(think_fraction, "mixed")))
+    mean = sum(fractions.values()) / len(fractions)
+    if not fix_steps:
+        return str(sft(cfg, SFTOptions(mean, "mixed", task_think_fractions=fractions)))
     first = sft(load_config(recipes / "sft.yaml", [*overrides, f"output_dir={Path(cfg.output_dir) / 'mixed'}"]),
-                SFTOptions(think_fraction, "mixed"))
-    second = load_config(recipes / "sft.yaml", [*overrides, f"model.name_or_path={first}", f"max_steps={clean_steps}"])
-    return str(sft(second, SFTOptions(think_fraction, "mixed", clean_traces=True)))
+                SFTOptions(mean, "mixed", task_think_fractions=fractions))
+    second = load_config(recipes / "sft.yaml", [*overrides, f"model.name_or_path={first}", f"max_steps={fix_steps}"])
+    return str(sft(second, SFTOptions(mean, "mixed", fix_flawed=True, task_think_fractions=fractions)))
 
 
 def run_rl(recipes: Path, preset: str, overrides: list[str]) -> str:
@@ -107,8 +109,9 @@ def _keys(plan: DemoPlan, seed: int, recipes: Path, judge: dict, overrides: list
     data = {"items": (plan.train_items, plan.test_items), "seed": seed, "traces": TRACE_SHARES,
             "generator": GENERATOR_VERSION}
     model = {"sizes": (plan.hidden, plan.layers, plan.audio_layers), "seed": seed}
-    sft = {"data": data, "model": model, "steps": plan.sft_steps, "think_fraction": plan.think_fraction,
-           "clean_steps": plan.sft_clean_steps, "recipe": text.get("sft.yaml")}
+    sft = {"data": data, "model": model, "steps": plan.sft_steps,
+           "think_fractions": task_think_fractions(seed, plan.think_fractions),
+           "fix_steps": plan.sft_fix_steps, "recipe": text.get("sft.yaml")}
     rl = {"sft": sft, "sizes": (plan.rl_steps, plan.rl_batch, plan.rl_generations, plan.rl_eval_steps,
                                 plan.rl_eval_items, plan.max_new_tokens), "recipe": text.get("rl.yaml"), "judge": judge,
           "overrides": overrides}
@@ -135,7 +138,7 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
     common = [f"seed={seed}", f"data.train_file={data['train']}"]
     sft_final = stages.run("cold start (SFT)", out / "sft", keys["sft"], run_sft, recipes, [
         f"output_dir={out / 'sft'}", f"model.name_or_path={model}", f"max_steps={plan.sft_steps}", *common,
-    ], plan.think_fraction, plan.sft_clean_steps)
+    ], task_think_fractions(seed, plan.think_fractions), plan.sft_fix_steps)
     test = load_records(data["test"], "jsonl").records
     max_new = plan.max_new_tokens or _rl_settings(recipes).max_new_tokens
     ev = Evaluations(stages, out / "eval", test, judge, max_new, keys["eval"])

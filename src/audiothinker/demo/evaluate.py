@@ -9,6 +9,11 @@ from typing import Any
 
 from audiothinker.demo.plan import PROMPTS, Stages
 
+SAMPLES = 2
+"""Sampled completions per held-out item for the sampled figures (temperature 1.0, as in RL): greedy decoding
+hides whatever the policy does less than half the time (a conclusion that slips on 15 % of the samples is
+never greedy), and R_c acts on sampled completions."""
+
 
 def load_eval_model(path: str):
     from audiothinker.config import ModelConfig
@@ -54,19 +59,28 @@ def quality_summary(rows: list[dict]) -> dict[str, Any]:
 
 
 def evaluate(path: str, records: list, prompt: str, judge: Any, max_new_tokens: int, out: Path) -> dict[str, Any]:
-    """Greedy evaluation of the model at `path` with `prompt`; rows and summary go under `out`."""
+    """Greedy evaluation of the model at `path` with `prompt`, plus `SAMPLES` sampled completions per item
+    (summary["sampled"]); rows and summary go under `out`."""
     import torch
 
+    from audiothinker.eval.report import summarize
     from audiothinker.eval.run import evaluate_policy
+    from audiothinker.rollout import SamplingParams
 
     policy = load_eval_model(path)
     torch.manual_seed(0)
     with torch.no_grad():
         result = evaluate_policy(policy, policy.model, records, prompt, batch_size=48, max_new_tokens=max_new_tokens,
                                  judge=judge, progress=True)
+        sampled = evaluate_policy(policy, policy.model, list(records) * SAMPLES, prompt, batch_size=48,
+                                  max_new_tokens=max_new_tokens, judge=judge, progress=True,
+                                  sampling=SamplingParams(temperature=1.0, do_sample=True)).rows
     think_quality(result.rows, records, judge)
-    summary = {**result.summary, **quality_summary(result.rows)}
+    think_quality(sampled, records, judge)
+    summary = {**result.summary, **quality_summary(result.rows),
+               "sampled": {**summarize(sampled), **quality_summary(sampled), "samples_per_item": SAMPLES}}
     write_rows(out / "rows.jsonl", result.rows)
+    write_rows(out / "sampled_rows.jsonl", sampled)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -18,9 +18,9 @@ PRESETS = ("grpo", "grpo_cot", "atar", "atar_cr", "atar_cr_tr")
 PROMPTS = {p: REWARD_PRESETS[p].prompt for p in PRESETS}
 """Each preset's training prompt (SPEC section 3: no_think, think, adaptive x3); its evaluation uses it too."""
 TRACE_SHARES = (0.15, 0.15)
-"""Shares of flawed (misheard tones, right conclusion) and inconsistent (misheard tones, the conclusion names
+"""Shares of flawed (misheard tones, right conclusion) and inconsistent (true facts, then a conclusion naming
 another option than the answer) cold-start traces: R_t and R_c have something to fix, as in real models'
-traces. Both follow from their own claims, so they do not teach the trace's last step wrong."""
+traces."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,10 @@ class DemoPlan:
     """Cold-start optimizer steps."""
     rl_steps: int
     """GRPO steps per preset (T of the ATAR schedule)."""
-    sft_clean_steps: int = 0
-    """Cold-start steps after `sft_steps`, on the correct traces only: the flawed and inconsistent traces teach
-    misheard tones (measured: per-tone facts in hard traces 74 % -> 94 % for pitch after 400 such steps)."""
+    sft_fix_steps: int = 0
+    """Cold-start steps after `sft_steps` with the flawed traces replaced by the correct ones (the inconsistent
+    ones stay): flawed traces teach misheard tones (measured on an earlier generator: per-tone pitch in hard
+    traces 74 % -> 94 % after 400 such steps)."""
     rl_eval_steps: int = 0
     """Evaluate on the held-out split every N RL steps (the held-out curve); 0 = only the final evaluation."""
     rl_eval_items: int = 48
@@ -55,17 +56,36 @@ class DemoPlan:
     """Completions per prompt (G)."""
     max_new_tokens: int | None = None
     """Completion limit of RL and evaluation; None: recipes/demo/rl.yaml's (room for the longest trace)."""
-    think_fraction: float = 0.65
-    """Cold start: chance of a think target under the adaptive prompt, the same for every item (so the
-    prompt-only model leans to thinking everywhere, flat across difficulties)."""
+    think_fractions: tuple[float, float] = (0.4, 0.9)
+    """Cold start: chances of a think target under the adaptive prompt. Within each difficulty one task,
+    drawn by the seed, gets the first and the other the second (`task_think_fractions`): the prompt-only
+    model's choice depends on the question, as a real model's does, and is flat across difficulties (on
+    average and greedily: one task of each difficulty thinks). One chance for every item was measured to
+    leave RL no question to build on: the choice fell to "no think" on every task alike."""
 
 
 PLANS: dict[str, DemoPlan] = {
-    "full": DemoPlan(train_items=1600, test_items=240, sft_steps=1200, rl_steps=40, sft_clean_steps=400),
+    "full": DemoPlan(train_items=1600, test_items=240, sft_steps=1200, rl_steps=80, sft_fix_steps=400, rl_batch=12),
     "quick": DemoPlan(train_items=160, test_items=36, sft_steps=40, rl_steps=3, rl_batch=8, rl_generations=4),
     "smoke": DemoPlan(train_items=24, test_items=12, sft_steps=2, rl_steps=1, hidden=32, layers=1, rl_batch=4,
                       rl_generations=2, max_new_tokens=24),
 }
+
+
+def task_think_fractions(seed: int, fractions: tuple[float, float]) -> dict[str, float]:
+    """{task: think chance}: within each difficulty the tasks in a seeded order get the fractions in turn, so
+    every difficulty has the same mean and which task thinks more is chance, not difficulty."""
+    import random
+
+    from audiothinker.data.synthetic import TASKS
+
+    rng = random.Random(f"think-fractions/{seed}")
+    out = {}
+    for level, tasks in TASKS.items():
+        names = sorted(t.name for t in tasks)
+        rng.shuffle(names)
+        out.update({name: fractions[k % len(fractions)] for k, name in enumerate(names)})
+    return out
 
 
 class Stages:

@@ -26,6 +26,11 @@ def forced_gain(forced: Mapping[str, Summary], level: str) -> float:
     return _d(forced["think"], level, "accuracy") - _d(forced["no_think"], level, "accuracy")
 
 
+def sampled(s: Summary) -> Summary:
+    """The summary of a run's sampled completions (`demo.evaluate.SAMPLES` per item, temperature 1.0); {} if none."""
+    return s.get("sampled") or {}
+
+
 def _halved(atar: float | None, atar_cr: float | None) -> bool:
     return atar is not None and atar_cr is not None and atar_cr <= atar / 2 and atar > 0
 
@@ -40,8 +45,8 @@ TARGETS: list[tuple[str, Callable[[Mapping[str, Summary], Mapping[str, Summary]]
      lambda s, f: no_think_gap(s["atar_cr_tr"]), lambda v: v >= 0.30),
     ("cold start (prompt only): no-think rate easy - hard within +-0.10",
      lambda s, f: no_think_gap(s["cold_start"]), lambda v: abs(v) <= 0.10),
-    ("atar_cr halves atar's think/answer inconsistency rate",
-     lambda s, f: (s["atar"].get("inconsistency_rate"), s["atar_cr"].get("inconsistency_rate")),
+    ("atar_cr halves atar's think/answer inconsistency rate (sampled)",
+     lambda s, f: (sampled(s["atar"]).get("inconsistency_rate"), sampled(s["atar_cr"]).get("inconsistency_rate")),
      lambda v: _halved(*v)),
     ("accuracy on hard: atar_cr_tr >= grpo",
      lambda s, f: _d(s["atar_cr_tr"], "hard", "accuracy") - _d(s["grpo"], "hard", "accuracy"), lambda v: v >= 0),
@@ -99,6 +104,9 @@ METRICS: list[tuple[str, str, Callable[[Summary], float | None]]] = [
         ("no-think hard", lambda s: _d(s, "hard", "no_think_rate")),
         ("inconsistency", lambda s: s.get("inconsistency_rate")),
         ("think quality", lambda s: s.get("think_quality")),
+        ("sampled: no-think easy", lambda s: sampled(s).get("by_difficulty", {}).get("easy", {}).get("no_think_rate")),
+        ("sampled: no-think hard", lambda s: sampled(s).get("by_difficulty", {}).get("hard", {}).get("no_think_rate")),
+        ("sampled: inconsistency", lambda s: sampled(s).get("inconsistency_rate")),
     )
 ]
 """The figures whose mean and spread over seeds the multi-seed report lists."""
