@@ -11,14 +11,18 @@ stopped and a change to RL settings reuses the cold start):
   2. model       a tiny random Qwen2-Audio in the published layout (30 s window, 128 mel bins,
                  real chat template); its audio encoder stays at its random init (frozen, cached)
   3. cold start  `audiothinker sft` (<out>/sft/final): the three prompts; under the adaptive one a
-                 seeded coin per item, with no link to difficulty, picks a trace or a direct answer;
-                 then a shorter phase with the flawed traces fixed (see DemoPlan.sft_fix_steps)
+                 seeded coin picks a trace or a direct answer, with a chance per task (0.4 or 0.9,
+                 one task of each difficulty at each: DemoPlan.think_fractions), so the choice
+                 depends on the question but not on its difficulty; then a shorter phase with the
+                 flawed traces fixed (see DemoPlan.sft_fix_steps)
   4. eval        the cold start with the adaptive prompt ("prompt only"), and forced into each
                  mode (first tag given): does thinking help it, on which items?
   5. RL          GRPO from the cold start with each of the paper's Table 1 presets, each with its
                  own prompt: grpo (no-think), grpo_cot (think), atar, atar_cr, atar_cr_tr
-                 (adaptive); the rule judge stands in for the LLM judge (<out>/<preset>/final)
-  6. eval        every preset on the held-out split with its own prompt
+                 (adaptive), Dr. GRPO advantages (recipes/demo/rl.yaml); the rule judge stands in
+                 for the LLM judge (<out>/<preset>/final)
+  6. eval        every preset on the held-out split with its own prompt, greedy and sampled
+                 (2 completions per item at temperature 1.0)
   7. report      <out>/report.md (+ report.json, PNGs): Table 1 and Figure 2 analogues, the
                  forced-mode table, inconsistency (atar vs atar_cr), think quality (atar_cr vs
                  atar_cr_tr), the targets, RL curves, wall and CPU time
