@@ -36,6 +36,7 @@ given) puts an OpenAI-compatible LLM judge in place of the rule judge, for RL an
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import time
 from pathlib import Path
@@ -70,14 +71,16 @@ def run_sft(recipes: Path, overrides: list[str], fractions: dict[str, float], fi
     from audiothinker.config import load_config
     from audiothinker.sft import SFTOptions, sft
 
-    cfg = load_config(recipes / "sft.yaml", overrides)
-    mean = sum(fractions.values()) / len(fractions)
+    def config(*extra: str) -> Any:
+        return load_config(recipes / "sft.yaml", [*overrides, *extra])
+
+    opts = SFTOptions(sum(fractions.values()) / len(fractions), "mixed", task_think_fractions=fractions)
+    base = config()
     if not fix_steps:
-        return str(sft(cfg, SFTOptions(mean, "mixed", task_think_fractions=fractions)))
-    first = sft(load_config(recipes / "sft.yaml", [*overrides, f"output_dir={Path(cfg.output_dir) / 'mixed'}"]),
-                SFTOptions(mean, "mixed", task_think_fractions=fractions))
-    second = load_config(recipes / "sft.yaml", [*overrides, f"model.name_or_path={first}", f"max_steps={fix_steps}"])
-    return str(sft(second, SFTOptions(mean, "mixed", fix_flawed=True, task_think_fractions=fractions)))
+        return str(sft(base, opts))
+    first = sft(config(f"output_dir={Path(base.output_dir) / 'mixed'}"), opts)
+    return str(sft(config(f"model.name_or_path={first}", f"max_steps={fix_steps}"),
+                   dataclasses.replace(opts, fix_flawed=True)))
 
 
 def run_rl(recipes: Path, preset: str, overrides: list[str]) -> str:

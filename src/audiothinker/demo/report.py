@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from audiothinker.demo.evaluate import SAMPLES
-from audiothinker.demo.plan import PRESETS, PROMPTS, DemoPlan, task_think_fractions
+from audiothinker.demo.plan import PRESETS, PROMPTS, TRACE_SHARES, DemoPlan, task_think_fractions
 
 LEVELS = ("easy", "medium", "hard")
 
@@ -32,8 +32,8 @@ RULES = (
     "trace concludes (its last \"the answer is X\" sentence) is the option the `<answer>` names. R_t: the "
     "share of the item's facts the trace states correctly, true claims / max(claims, facts), in tenths; the "
     "k-th claim about a subject is checked against its k-th fact, so each running count is checked. "
-    "Cold-start traces: 15 % flawed (misheard tones that keep the answer: R_t < 1) and 15 % inconsistent "
-    "(every fact right, the other option concluded: R_c = 0)."
+    f"Cold-start traces: {100 * TRACE_SHARES[0]:.0f} % flawed (misheard tones that keep the answer: R_t < 1) and "
+    f"{100 * TRACE_SHARES[1]:.0f} % inconsistent (every fact right, the other option concluded: R_c = 0)."
 )
 """How the rule judge scores, as the report states it."""
 
@@ -44,6 +44,11 @@ def _pct(x: float | None) -> str:
 
 def run_label(name: str) -> str:
     return "cold start (adaptive prompt)" if name == "cold_start" else f"{name} ({PROMPTS[name]} prompt)"
+
+
+def sampled_summaries(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Each run's summary of its sampled completions, for the runs that have one."""
+    return {n: v["sampled"] for n, v in summaries.items() if v.get("sampled")}
 
 
 def table1(summaries: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -101,10 +106,10 @@ def plot_curves(path: Path, metrics: dict[str, list[dict]]) -> Path:
     FigureCanvasAgg(fig)
     panels = [("reward/total_mean", "reward (batch mean)"), ("accuracy", "accuracy (training batch)"),
               ("think_rate", "think rate (training batch)")]
-    by_level = {lv: metrics.get("atar_cr_tr", []) for lv in LEVELS}  # the Figure 2 run, level by level
+    fig2_run = metrics.get("atar_cr_tr", [])  # the Figure 2 run, level by level
     for k, (key, title) in enumerate([*panels, ("think_rate/", "atar_cr_tr: think rate by difficulty")]):
         ax = fig.add_subplot(1, len(panels) + 1, k + 1)
-        lines = {lv: (f"{key}{lv}", rows) for lv, rows in by_level.items()} if key.endswith("/") else \
+        lines = {lv: (f"{key}{lv}", fig2_run) for lv in LEVELS} if key.endswith("/") else \
             {preset: (key, rows) for preset, rows in metrics.items()}
         for label, (name, rows) in lines.items():
             pts = [(r["step"], r[name]) for r in rows if name in r]
@@ -171,10 +176,11 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         f"## The same runs sampled ({SAMPLES} completions per item, temperature 1.0 as in RL)",
         "",
         "Greedy decoding shows each run's most likely completion; what a policy does less than half the "
-        "time (a conclusion that slips in 15 % of its traces, thinking on 40 % of the hard items) shows "
+        f"time (a conclusion that slips in {100 * TRACE_SHARES[1]:.0f} % of its traces, thinking on 40 % of the hard "
+        "items) shows "
         "only here. R_c and R_t act on sampled completions, so the inconsistency target reads this table.",
         "",
-        *table1({n: v["sampled"] for n, v in summaries.items() if v.get("sampled")}),
+        *table1(sampled_summaries(summaries)),
         "",
         "## Targets",
         "",
@@ -212,8 +218,8 @@ def write_report(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_bac
     (out / "report.json").write_text(json.dumps(
         {"plan": plan_name, "seed": seed, "summaries": summaries, "forced": forced, "targets": checks,
          "timings": timings, "cpu": cpu}, indent=2, default=str))
-    sampled = {n: v["sampled"] for n, v in summaries.items() if v.get("sampled")}
-    return report, [*table1(summaries), "", "sampled:", *table1(sampled), "", *forced_table(forced), "",
+    return report, [*table1(summaries), "", "sampled:", *table1(sampled_summaries(summaries)), "",
+                    *forced_table(forced), "",
                     *targets_table(checks)]
 
 

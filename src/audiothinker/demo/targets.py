@@ -31,6 +31,10 @@ def sampled(s: Summary) -> Summary:
     return s.get("sampled") or {}
 
 
+def _sampled_no_think(s: Summary, level: str) -> float | None:
+    return sampled(s).get("by_difficulty", {}).get(level, {}).get("no_think_rate")
+
+
 def _halved(atar: float | None, atar_cr: float | None) -> bool:
     return atar is not None and atar_cr is not None and atar_cr <= atar / 2 and atar > 0
 
@@ -104,8 +108,8 @@ METRICS: list[tuple[str, str, Callable[[Summary], float | None]]] = [
         ("no-think hard", lambda s: _d(s, "hard", "no_think_rate")),
         ("inconsistency", lambda s: s.get("inconsistency_rate")),
         ("think quality", lambda s: s.get("think_quality")),
-        ("sampled: no-think easy", lambda s: sampled(s).get("by_difficulty", {}).get("easy", {}).get("no_think_rate")),
-        ("sampled: no-think hard", lambda s: sampled(s).get("by_difficulty", {}).get("hard", {}).get("no_think_rate")),
+        ("sampled: no-think easy", lambda s: _sampled_no_think(s, "easy")),
+        ("sampled: no-think hard", lambda s: _sampled_no_think(s, "hard")),
         ("sampled: inconsistency", lambda s: sampled(s).get("inconsistency_rate")),
     )
 ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,25 @@ def _remember(cache: OrderedDict, key: bytes, value: Any) -> None:
     cache[key] = value
     if len(cache) > MAX_ENTRIES:
         cache.popitem(last=False)
+
+
+def _fetch(cache: OrderedDict, keys: list[bytes], compute: Callable[[list[int]], Any], stat: str) -> list[Any]:
+    """The value of every key: hits from `cache`, misses computed once per distinct key by
+    `compute(rows)` (rows: the first row of each missing key; returns their values in order).
+    Hits are read before any insertion, so a full cache never evicts a value this call returns."""
+    found = {k: cache[k] for k in keys if k in cache}
+    hits = sum(k in found for k in keys)
+    STATS[f"{stat}_hits"] += hits
+    STATS[f"{stat}_misses"] += len(keys) - hits
+    first: dict[bytes, int] = {}
+    for i, k in enumerate(keys):
+        if k not in found:
+            first.setdefault(k, i)
+    if first:
+        for k, value in zip(first, compute(list(first.values()))):
+            found[k] = value
+            _remember(cache, k, value)
+    return [found[k] for k in keys]
 
 
 def _trim_zeros(row: np.ndarray) -> np.ndarray:
@@ -81,34 +101,27 @@ def untrim_frames(head: np.ndarray, tail: np.ndarray, frames: int) -> np.ndarray
     return out
 
 
-def _mel_memo(feature_extractor: Any, settings: bytes) -> Any:
+def _mel_memo(cls: type, settings: bytes) -> Any:
     """`_torch_extract_fbank_features(waveform [B, T], device) -> [B, M, F]`, memoized row by row."""
-    inner = type(feature_extractor)._torch_extract_fbank_features
+    inner = cls._torch_extract_fbank_features
 
     def extract(self: Any, waveform: np.ndarray, device: str = "cpu") -> np.ndarray:
         wav = np.asarray(waveform, dtype=np.float32)
         if wav.ndim == 1:
             return inner(self, waveform, device)
         keys = [_digest(settings, str(len(row)).encode(), _trim_zeros(row).tobytes()) for row in wav]
-        found = {k: _MEL[k] for k in keys if k in _MEL}  # before any insertion can evict one of them
-        miss = [i for i, k in enumerate(keys) if k not in found]
-        STATS["mel_hits"] += len(keys) - len(miss)
-        STATS["mel_misses"] += len(miss)
-        if miss:
-            feats = np.asarray(inner(self, wav[miss], device))  # [b, M, F]
-            for i, row in zip(miss, feats):
-                found[keys[i]] = trim_frames(row)
-                _remember(_MEL, keys[i], found[keys[i]])
-        return np.stack([untrim_frames(*found[k]) for k in keys])
+        rows = _fetch(_MEL, keys, lambda miss: [trim_frames(r) for r in np.asarray(inner(self, wav[miss], device))],
+                      "mel")
+        return np.stack([untrim_frames(*row) for row in rows])
 
     return extract
 
 
-def _call_memo(feature_extractor: Any, settings: bytes) -> Any:
+def _call_memo(cls: type, settings: bytes) -> Any:
     """`feature_extractor(clips, **options)`, memoized clip by clip where a row depends on its clip only."""
     from transformers import BatchFeature
 
-    inner = type(feature_extractor).__call__
+    inner = cls.__call__
 
     def call(self: Any, raw_speech: Any, *args: Any, **kwargs: Any) -> Any:
         rows = raw_speech if isinstance(raw_speech, (list, tuple)) else None
@@ -119,18 +132,13 @@ def _call_memo(feature_extractor: Any, settings: bytes) -> Any:
         options = repr(sorted((k, repr(v)) for k, v in kwargs.items())).encode()
         keys = [_digest(settings, options, str(r.dtype).encode(), str(len(r)).encode(),
                         np.ascontiguousarray(r).tobytes()) for r in rows]
-        found = {k: _CALL[k] for k in keys if k in _CALL}  # before any insertion can evict one of them
-        miss = list(dict.fromkeys(k for k in keys if k not in found))
-        STATS["call_hits"] += sum(k in found for k in keys)
-        STATS["call_misses"] += sum(k not in found for k in keys)
-        if miss:
-            first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            out = inner(self, [rows[first[k]] for k in miss], **kwargs, return_tensors="np")
-            for j, k in enumerate(miss):
-                rest = {name: np.asarray(v[j]) for name, v in out.items() if name != "input_features"}
-                found[k] = (trim_frames(np.asarray(out["input_features"][j])), rest)
-                _remember(_CALL, k, found[k])
-        entries = [found[k] for k in keys]
+        def compute(miss: list[int]) -> list[tuple[tuple[np.ndarray, np.ndarray, int], dict[str, np.ndarray]]]:
+            out = inner(self, [rows[i] for i in miss], **kwargs, return_tensors="np")
+            return [(trim_frames(np.asarray(out["input_features"][j])),
+                     {name: np.asarray(v[j]) for name, v in out.items() if name != "input_features"})
+                    for j in range(len(miss))]
+
+        entries = _fetch(_CALL, keys, compute, "call")
         data = {"input_features": np.stack([untrim_frames(*feats) for feats, _ in entries])}
         for name in entries[0][1]:
             data[name] = np.stack([rest[name] for _, rest in entries])
@@ -146,8 +154,8 @@ def cache_mel(feature_extractor: Any) -> None:
     # attributes and the class name to preprocessor_config.json, which must stay as published.
     cls = type(feature_extractor)
     feature_extractor.__class__ = type(cls.__name__, (cls,), {
-        "_torch_extract_fbank_features": _mel_memo(feature_extractor, settings),
-        "__call__": _call_memo(feature_extractor, settings),
+        "_torch_extract_fbank_features": _mel_memo(cls, settings),
+        "__call__": _call_memo(cls, settings),
         "__module__": cls.__module__, "__qualname__": cls.__qualname__,
     })
 
@@ -161,27 +169,24 @@ def cache_encoder(tower: torch.nn.Module) -> None:
 
     def forward(input_features: torch.Tensor, attention_mask: Any = None, **kwargs: Any) -> Any:
         """attention_mask may be a function of the rows to run (`lazy_mask`): it is built only for misses."""
-        def mask_for(rows: list[int] | None) -> Any:
-            if not callable(attention_mask):
-                return attention_mask if rows is None or not isinstance(attention_mask, torch.Tensor) \
-                    else attention_mask[rows]
-            return attention_mask(rows)
+        def mask_for(rows: list[int] | None) -> Any:  # the mask of these rows (None: all of them)
+            if callable(attention_mask):
+                return attention_mask(rows)
+            if rows is None or not isinstance(attention_mask, torch.Tensor):
+                return attention_mask
+            return attention_mask[rows]
 
         frozen = not any(p.requires_grad for p in tower.parameters())
         if not frozen or kwargs or (tower.training and float(getattr(tower.config, "dropout", 0.0)) > 0):
             return inner(input_features, attention_mask=mask_for(None), **kwargs)
         keys = [_feature_key(fingerprint, row.detach().cpu().numpy()) for row in input_features]
-        found = {k: _ENC[k] for k in keys if k in _ENC}  # before any insertion can evict one of them
-        miss = [i for i, k in enumerate(keys) if k not in found]
-        STATS["encoder_hits"] += len(keys) - len(miss)
-        STATS["encoder_misses"] += len(miss)
-        if miss:
+
+        def compute(miss: list[int]) -> list[torch.Tensor]:
             with torch.no_grad():
                 out = inner(input_features[miss], attention_mask=mask_for(miss)).last_hidden_state  # [b, A, H]
-            for i, row in zip(miss, out):
-                found[keys[i]] = row.detach().clone()
-                _remember(_ENC, keys[i], found[keys[i]])
-        return BaseModelOutput(last_hidden_state=torch.stack([found[k] for k in keys]))
+            return [row.detach().clone() for row in out]
+
+        return BaseModelOutput(last_hidden_state=torch.stack(_fetch(_ENC, keys, compute, "encoder")))
 
     tower.forward = forward
     tower.lazy_mask = True  # `forward` takes attention_mask as a function of the rows it runs

@@ -120,13 +120,7 @@ class StepLogger:
         metrics["accuracy"] = gmean_std([float(c) for c in scored.correct])[0]  # type: ignore[index]
         metrics["think_rate"] = gmean_std([float(t) for t in scored.think])[0]  # type: ignore[index]
         metrics["lambda"] = metrics["think_rate"]
-        G = len(scored.think) // max(len(records), 1)
-        levels = [records[j // G].difficulty if G else None for j in range(len(scored.think))]
-        for level in DIFFICULTIES:  # by difficulty, where the global batch has any (what ATAR should separate)
-            for key, values in (("think_rate", scored.think), ("accuracy", scored.correct)):
-                stats = gmean_std([float(v) if lv == level else None for v, lv in zip(values, levels)])
-                if stats is not None:
-                    metrics[f"{key}/{level}"] = stats[0]
+        metrics.update(self._by_difficulty(records, scored))
         all_len = g(lengths.to(acc.device)).float()
         metrics.update({
             "completions/mean_length": float(all_len.mean()), "completions/max_length": float(all_len.max()),
@@ -156,6 +150,24 @@ class StepLogger:
             info = f"reward {metrics['reward/total_mean']:.2f} acc {metrics['accuracy']:.2f} think {metrics['think_rate']:.2f}"
             self.progress.update(self.task, completed=step, info=info)
         self.last = metrics
+
+    def _by_difficulty(self, records, scored) -> dict[str, float]:
+        """think_rate/<level> and accuracy/<level> over the global batch, for each difficulty it has (what ATAR
+        should separate); one gather each for the levels, the think flags and the correctness."""
+        import torch
+
+        G, g, device = self.cfg.rollout.num_generations, self.acc.gather_for_metrics, self.acc.device
+        code = {level: k for k, level in enumerate(DIFFICULTIES)}
+        levels = g(torch.tensor([code.get(r.difficulty, -1) for r in records for _ in range(G)], device=device))
+        think = g(torch.tensor([float(t) for t in scored.think], device=device))
+        correct = g(torch.tensor([float(c) for c in scored.correct], device=device))
+        out = {}
+        for level, k in code.items():
+            sel = levels == k
+            if bool(sel.any()):
+                out[f"think_rate/{level}"] = float(think[sel].mean())
+                out[f"accuracy/{level}"] = float(correct[sel].mean())
+        return out
 
     def close(self, load_result: Any = None, skip_log: SkipLog | None = None) -> None:
         if self.progress is not None:
