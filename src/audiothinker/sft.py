@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import random
 import shutil
@@ -98,13 +99,19 @@ def target_tokens(tokenizer: Any, record: AudioQA, think: bool, eos_id: int,
     head = text[: text.index("<answer>") + len("<answer>")]
 
     def enc(s: str) -> list[int]:
-        return tokenizer(s, add_special_tokens=False)["input_ids"]
+        return list(_encode(tokenizer, s))
 
     head_ids, answer_ids = enc(head), enc(record.answer)
     ids = enc(text) + [eos_id]
     if ids[: len(head_ids) + len(answer_ids)] != head_ids + answer_ids:  # tokenizer merged across a boundary
         return ids, (0, 0)
     return ids, (len(head_ids), len(head_ids) + len(answer_ids))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _encode(tokenizer: Any, text: str) -> tuple[int, ...]:
+    """Token ids of `text` without special tokens; memoized, as every epoch encodes the same targets again."""
+    return tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def pad_right(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

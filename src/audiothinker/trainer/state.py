@@ -18,13 +18,19 @@ class PromptSampler:
         self.size, self.seed, self.shuffle = size, seed, shuffle
         self.step = 0  # completed training steps
         self.cursor = 0  # position in the infinite index stream
+        self._order: tuple[int, list[int]] | None = None  # (epoch, its permutation), built once per epoch
+
+    def _epoch_order(self, epoch: int) -> list[int]:
+        if self._order is None or self._order[0] != epoch:
+            order = list(range(self.size))
+            if self.shuffle:
+                random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
+            self._order = (epoch, order)
+        return self._order[1]
 
     def _index(self, position: int) -> int:
         epoch, offset = divmod(position, self.size)
-        order = list(range(self.size))
-        if self.shuffle:
-            random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
-        return order[offset]
+        return self._epoch_order(epoch)[offset]
 
     def take(self, global_batch: int, rank: int, world: int) -> list[int]:
         """Indices of this process's share of the next global batch (advances the cursor)."""
