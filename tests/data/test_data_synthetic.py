@@ -9,7 +9,8 @@ import soundfile as sf
 
 from audiothinker.data import load_records, split_seed, write_synthetic
 from audiothinker.data.synthetic import (
-    HIGH_HZ, LOW_HZ, MAX_SECONDS, NUMBERS, SAMPLE_RATE, SLOT_START, SLOT_STEP, TASKS, Tone, generate_items, misheard,
+    HIGH_HZ, LOW_HZ, MAX_SECONDS, NUMBERS, SAMPLE_RATE, SLOT_START, SLOT_STEP, TASKS, TONE_SECONDS, Tone, generate_items,
+    misheard,
     trace_text,
 )
 from audiothinker.judge.base import JudgeRequest
@@ -131,9 +132,9 @@ def _band(wav: np.ndarray) -> str:
 
 
 def _tone_at(wav: np.ndarray, k: int) -> np.ndarray:
-    """The middle 0.15 s of slot k."""
-    a = int((SLOT_START + SLOT_STEP * k + 0.025) * SAMPLE_RATE)
-    return wav[a : a + int(0.15 * SAMPLE_RATE)]
+    """The part of slot k that every tone covers (after the +-10 ms jitter and fade, before the shortest ends)."""
+    a, b = (int((SLOT_START + SLOT_STEP * k + t) * SAMPLE_RATE) for t in (0.02, TONE_SECONDS[0] - 0.01))
+    return wav[a:b]
 
 
 def test_audio_encodes_the_facts(items):
@@ -147,6 +148,23 @@ def test_audio_encodes_the_facts(items):
                     assert _band(piece) == w, (it.task, k, value)
                 if w in ("loud", "quiet"):
                     assert ("loud" if np.abs(piece).max() > 0.3 else "quiet") == w, (it.task, k, value)
+
+
+def test_tone_lengths_vary_so_summed_length_is_not_a_count(items):
+    """Each tone's length is drawn from TONE_SECONDS: the loud tones' lengths (10 ms windows whose peak is above a
+    quarter of the tone's) spread over most of the range, so the total length of the marked tones is not a count."""
+    win = SAMPLE_RATE // 100
+    lengths = []
+    for it in items:
+        tones = [v for s, v in it.metadata["facts"] if s.startswith("tone ") or s == "the tone"]
+        for k, value in enumerate(tones):
+            if "loud" in value.split(" and "):
+                a = int((SLOT_START + SLOT_STEP * k - 0.02) * SAMPLE_RATE)
+                env = np.abs(it.audio[a : a + 32 * win]).reshape(32, win).max(axis=1)
+                lengths.append(float((env > 0.25 * env.max()).sum()) / 100)
+    assert len(lengths) > 20
+    assert TONE_SECONDS[0] - 0.02 <= min(lengths) <= TONE_SECONDS[0] + 0.04, min(lengths)
+    assert TONE_SECONDS[1] - 0.04 <= max(lengths) <= TONE_SECONDS[1] + 0.02, max(lengths)
 
 
 def test_write_is_deterministic_idempotent_and_reads_back(tmp_path):

@@ -1,8 +1,8 @@
 """A deterministic synthetic audio QA set (tones on a fixed slot grid) for tests and the tiny demo.
 
 16 kHz mono clips of at most 2.0 s (the tiny models' shortest mel window). Tones sit on a
-fixed grid of slots (slot k starts at 0.1 + 0.3 k s and lasts 0.2 s), so "tone three" is one
-act of perception at a known place, for the model as for a listener. Six question types, two
+fixed grid of slots (tone k starts at 0.1 + 0.3 k s and lasts 0.08 to 0.26 s, drawn per tone),
+so "tone three" is one act of perception at a known place, for the model as for a listener. Six question types, two
 per difficulty; the difficulty is the number of perceptions and how they combine:
 
 | difficulty | task         | question                                                  | choices         |
@@ -22,7 +22,11 @@ down, which is what the think traces do ("Tone one is high. The count is one. To
 The count is one. Tone three is high. The count is two. Two is even. So the answer is even."):
 each count is the previous one plus the tone just stated, the last count's parity is a fixed
 lookup, and the conclusion copies it. (A running parity, "So far odd.", was measured to be
-harder for the tiny model: it needs the latest of several states, a count does not.)
+harder for the tiny model: it needs the latest of several states, a count does not.) Tone
+lengths vary so that the shortcut a one-pass model finds, adding up how long the high (or loud)
+band sounds, does not give the count: with every tone 0.2 s long, the cold start's direct
+answers to parity_high reached 92 % at seed 43 (2400 steps); with lengths of 0.08-0.26 s, 48 %
+(100 % when thinking).
 
 Item i's slot (difficulty, task, answer) depends only on i, cycling through difficulties, then
 tasks, then answers, so every prefix is balanced: always giving one option scores chance on
@@ -61,14 +65,17 @@ MAX_SECONDS = 2.0
 """Hard limit on clip length: the shortest tiny model sees 2 s of mel frames."""
 SPLIT_SEED_OFFSETS = {"train": 0, "test": 1_000_003, "val": 2_000_006}
 """Seed offset of each split, so held-out items are drawn independently of the training ones."""
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 """Bump when the audio or texts change, so cached sets on disk are rewritten."""
 
 LOW_HZ = (200.0, 350.0)
 HIGH_HZ = (1200.0, 2000.0)
 LOUD_AMP = (0.45, 0.8)
 QUIET_AMP = (0.015, 0.03)  # ~27 dB below loud
-SLOT_START, SLOT_STEP, TONE_SECONDS = 0.1, 0.3, 0.2
+SLOT_START, SLOT_STEP = 0.1, 0.3
+TONE_SECONDS = (0.08, 0.26)
+"""Each tone's length is drawn from this range (s), so the summed length of the high (or loud) tones does not
+give their number: counting needs one tone at a time."""
 NOISE = 0.004
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six")
 TRACE_KINDS = ("correct", "flawed", "inconsistent")
@@ -93,7 +100,7 @@ def _tone_wave(rng: np.random.Generator, tone: Tone) -> np.ndarray:
     """A sine of a random frequency in the pitch's band and amplitude in the level's range, 10 ms fades."""
     lo, hi = HIGH_HZ if tone.pitch == "high" else LOW_HZ
     amp = rng.uniform(*(LOUD_AMP if tone.level == "loud" else QUIET_AMP))
-    n = int(TONE_SECONDS * SAMPLE_RATE)
+    n = int(rng.uniform(*TONE_SECONDS) * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     wav = amp * np.sin(2 * np.pi * rng.uniform(lo, hi) * t + rng.uniform(0, 2 * np.pi))
     fade = int(0.01 * SAMPLE_RATE)
@@ -105,7 +112,7 @@ def _tone_wave(rng: np.random.Generator, tone: Tone) -> np.ndarray:
 
 def render(rng: np.random.Generator, tones: Sequence[Tone]) -> np.ndarray:
     """Tone k in slot k (start 0.1 + 0.3 k s, +-10 ms jitter) over faint noise; clip ends 0.1-0.3 s after the last."""
-    end = SLOT_START + SLOT_STEP * (len(tones) - 1) + TONE_SECONDS + rng.uniform(0.1, 0.3)
+    end = SLOT_START + SLOT_STEP * (len(tones) - 1) + TONE_SECONDS[1] + rng.uniform(0.1, 0.3)
     total = min(int(end * SAMPLE_RATE), int(MAX_SECONDS * SAMPLE_RATE))
     wav = rng.normal(0.0, NOISE, total)  # [T]
     for k, tone in enumerate(tones):
