@@ -47,11 +47,26 @@ def test_targets_are_computed_from_the_summaries():
     s2["atar_cr_tr"]["accuracy"] = 0.5
     bad = {c["target"]: c["ok"] for c in targets(s2, forced)}
     assert [k for k, ok in bad.items() if not ok] == [
-        "atar_cr_tr: no-think rate easy - hard >= 0.30", "atar_cr halves atar's think/answer inconsistency rate (sampled)",
+        "atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled)", "atar_cr halves atar's think/answer inconsistency rate (sampled)",
         "accuracy on hard: atar_cr_tr >= grpo_cot", "accuracy overall: atar_cr_tr > cold start"]
     # No think completion under atar: the inconsistency target cannot hold.
     s3, _ = _seed(incons=(None, 0.0))
     assert targets(s3, forced)[4]["ok"] is False
+
+
+def test_no_think_targets_read_the_sampled_completions():
+    """A cold start whose chances are flat but whose greedy choice is not (one task above one half) is flat; a run
+    without sampled figures holds neither no-think target."""
+    s, forced = _seed()
+    s["cold_start"]["by_difficulty"]["hard"]["no_think_rate"] = 0.6  # greedy: 0.05 - 0.6, not flat
+    s["cold_start"]["sampled"]["by_difficulty"]["hard"]["no_think_rate"] = 0.1
+    checks = targets(s, forced)
+    assert (checks[3]["text"], checks[3]["ok"]) == ("-0.05", True)
+    s["cold_start"]["sampled"]["by_difficulty"]["hard"]["no_think_rate"] = 0.3
+    assert targets(s, forced)[3]["ok"] is False
+    del s["atar_cr_tr"]["sampled"], s["cold_start"]["sampled"]
+    checks = targets(s, forced)
+    assert [(c["text"], c["ok"]) for c in checks[2:4]] == [("n/a", False), ("n/a", False)]
 
 
 def test_aggregate_over_seeds():
@@ -132,7 +147,7 @@ def test_seeds_report_lists_each_target_per_seed(tmp_path, monkeypatch):
     report = demo_mod.demo_seeds(tmp_path, "smoke", [5, 6, 7])
     text = report.read_text()
     assert "| seed 5 | seed 6 | seed 7 | held | mean | sd |" in text
-    assert "| atar_cr_tr: no-think rate easy - hard >= 0.30 | +0.70 | +0.50 | +0.10 | 2/3 | +0.43 |" in text
+    assert "| atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled) | +0.70 | +0.50 | +0.10 | 2/3 | +0.43 |" in text
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["seeds"] == [5, 6, 7] and len(data["targets"]) == 8
 

@@ -16,11 +16,6 @@ def _d(s: Summary, level: str, key: str) -> float:
     return s["by_difficulty"][level][key]
 
 
-def no_think_gap(s: Summary) -> float:
-    """No-think rate on easy items minus that on hard items."""
-    return _d(s, "easy", "no_think_rate") - _d(s, "hard", "no_think_rate")
-
-
 def forced_gain(forced: Mapping[str, Summary], level: str) -> float:
     """Accuracy made to think minus accuracy made to answer directly, on one difficulty."""
     return _d(forced["think"], level, "accuracy") - _d(forced["no_think"], level, "accuracy")
@@ -35,6 +30,18 @@ def _sampled_no_think(s: Summary, level: str) -> float | None:
     return sampled(s).get("by_difficulty", {}).get(level, {}).get("no_think_rate")
 
 
+def sampled_no_think_gap(s: Summary) -> float | None:
+    """No-think rate on easy items minus that on hard items, over the sampled completions; None without them.
+
+    The no-think targets read sampled completions, as the inconsistency target does: a question the policy
+    thinks on in 54 % of its samples is thought on every time greedily, so greedy rates turn the cold start's
+    per-task chances, flat across difficulties by construction, into whichever side of one half each landed
+    (seed 42, one cold start: sampled no-think 0.39 / 0.39 / 0.41 on easy / medium / hard, greedy
+    0.50 / 0.50 / 0.00)."""
+    easy, hard = _sampled_no_think(s, "easy"), _sampled_no_think(s, "hard")
+    return None if easy is None or hard is None else easy - hard
+
+
 def _halved(atar: float | None, atar_cr: float | None) -> bool:
     return atar is not None and atar_cr is not None and atar_cr <= atar / 2 and atar > 0
 
@@ -45,10 +52,10 @@ TARGETS: list[tuple[str, Callable[[Mapping[str, Summary], Mapping[str, Summary]]
      lambda s, f: forced_gain(f, "hard"), lambda v: v >= 0.30),
     ("before RL, forced modes: think - direct accuracy on easy within +-0.05",
      lambda s, f: forced_gain(f, "easy"), lambda v: abs(v) <= 0.05),
-    ("atar_cr_tr: no-think rate easy - hard >= 0.30",
-     lambda s, f: no_think_gap(s["atar_cr_tr"]), lambda v: v >= 0.30),
-    ("cold start (prompt only): no-think rate easy - hard within +-0.10",
-     lambda s, f: no_think_gap(s["cold_start"]), lambda v: abs(v) <= 0.10),
+    ("atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled)",
+     lambda s, f: sampled_no_think_gap(s["atar_cr_tr"]), lambda v: v is not None and v >= 0.30),
+    ("cold start (prompt only): no-think rate easy - hard within +-0.10 (sampled)",
+     lambda s, f: sampled_no_think_gap(s["cold_start"]), lambda v: v is not None and abs(v) <= 0.10),
     ("atar_cr halves atar's think/answer inconsistency rate (sampled)",
      lambda s, f: (sampled(s["atar"]).get("inconsistency_rate"), sampled(s["atar_cr"]).get("inconsistency_rate")),
      lambda v: _halved(*v)),
@@ -62,6 +69,8 @@ TARGETS: list[tuple[str, Callable[[Mapping[str, Summary], Mapping[str, Summary]]
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
     if isinstance(v, tuple):
         return " vs ".join("n/a" if x is None else f"{x:.2f}" for x in v)
     return f"{v:+.2f}"
