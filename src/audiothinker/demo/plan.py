@@ -61,8 +61,13 @@ class DemoPlan:
     think_fractions: tuple[float, float] = (0.4, 0.9)
     """Cold start: chances of a think target under the adaptive prompt. Within each difficulty one task,
     drawn by the seed, gets the first and the other the second (`task_think_fractions`): the prompt-only
-    model's choice depends on the question, as a real model's does, and is flat across difficulties (on
-    average and greedily: one task of each difficulty thinks). One chance for every item was measured to
+    model's choice depends on the question, as a real model's does, and is flat across difficulties in its
+    samples (seed 42: no-think 0.39 / 0.39 / 0.41 on easy / medium / hard). Not always greedily: the two hard
+    questions differ by one word, and at seed 42 the cold start learned 0.54 for the 0.4 one, so it thinks on
+    both greedily (the no-think targets read sampled completions). Chances of 0.1 and 0.4 (both below one
+    half, a low batch think rate lambda at RL's start) were measured at seed 42: the cold start's direct
+    answers to hard items rose to 67 % (more direct targets) and atar_cr_tr never took to thinking on them
+    (sampled no-think 84 / 98 % after 80 steps at lr 1e-4; at 3e-4, 80 / 99 %). One chance for every item was measured to
     leave RL no question to build on: the choice fell to "no think" on every task alike."""
 
 
