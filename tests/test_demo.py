@@ -113,6 +113,10 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
     # A second run with the same plan reuses every stage and rewrites the report.
     assert main(["demo", "--plan", "smoke", "--out", str(out)]) == 0
     assert "reusing cold start" in capsys.readouterr().out
+    timings = json.loads((out / "report.json").read_text())["timings"]  # each stage keeps its first run's time
+    first = data["timings"]
+    assert timings["cold start (SFT) (reused: its first run's time)"] == pytest.approx(first["cold start (SFT)"])
+    assert "Reused stages took" in (out / "report.md").read_text()
 
 
 @pytest.mark.slow

@@ -95,6 +95,10 @@ def task_think_fractions(seed: int, fractions: tuple[float, float]) -> dict[str,
     return out
 
 
+REUSED = " (reused: its first run's time)"
+"""Suffix of a reused stage's name in `Stages.timings`, whose seconds are those of the run that made it."""
+
+
 class Stages:
     """Runs named stages in order; a finished stage is reused when its key is the one it was made with.
 
@@ -115,7 +119,7 @@ class Stages:
             saved = json.loads(stamp.read_text())
             if saved.get("key") == key:
                 self.console.print(f"[dim]reusing {name} ({directory})[/]")
-                self.timings[name] = 0.0
+                self.timings[f"{name}{REUSED}"] = saved.get("seconds", 0.0)
                 return saved["result"]
         if directory.exists():
             shutil.rmtree(directory)  # a half-done stage (or another setting's) must not leak into this one
@@ -125,5 +129,5 @@ class Stages:
         t0 = time.perf_counter()
         result = fn(*args, **kwargs)
         self.timings[name] = time.perf_counter() - t0
-        stamp.write_text(json.dumps({"key": key, "result": result}, default=str))
+        stamp.write_text(json.dumps({"key": key, "result": result, "seconds": self.timings[name]}, default=str))
         return result
