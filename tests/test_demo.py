@@ -47,7 +47,8 @@ def test_targets_are_computed_from_the_summaries():
     s2["atar_cr_tr"]["accuracy"] = 0.5
     bad = {c["target"]: c["ok"] for c in targets(s2, forced)}
     assert [k for k, ok in bad.items() if not ok] == [
-        "atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled)", "atar_cr halves atar's think/answer inconsistency rate (sampled)",
+        "atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled)",
+        "atar_cr halves atar's think/answer inconsistency rate (sampled)",
         "accuracy on hard: atar_cr_tr >= grpo_cot", "accuracy overall: atar_cr_tr > cold start"]
     # No think completion under atar: the inconsistency target cannot hold.
     s3, _ = _seed(incons=(None, 0.0))

@@ -67,8 +67,8 @@ class DemoPlan:
     both greedily (the no-think targets read sampled completions). Chances of 0.1 and 0.4 (both below one
     half, a low batch think rate lambda at RL's start) were measured at seed 42: the cold start's direct
     answers to hard items rose to 67 % (more direct targets) and atar_cr_tr never took to thinking on them
-    (sampled no-think 84 / 98 % after 80 steps at lr 1e-4; at 3e-4, 80 / 99 %). One chance for every item was measured to
-    leave RL no question to build on: the choice fell to "no think" on every task alike."""
+    (sampled no-think 84 / 98 % after 80 steps at lr 1e-4; at 3e-4, 80 / 99 %). One chance for every item
+    was measured to leave RL no question to build on: the choice fell to "no think" on every task alike."""
 
 
 PLANS: dict[str, DemoPlan] = {
