@@ -12,6 +12,7 @@ from audiothinker.rewards import (
     accuracy_reward,
     atar_reward,
     consistency_effective,
+    direct_break_even,
     fill_missing,
     format_reward,
     get_preset,
@@ -52,6 +53,26 @@ def test_atar_lambda_one():
     #   think: 0.36788 and -(1 - 0.36788) = -0.63212
     #   no-think: the base values 2 and -1 - 2 * 0 = -1
     assert _atar_row(1.0) == pytest.approx([0.36788, -0.63212, 2.0, -1.0], abs=1e-5)
+
+
+@pytest.mark.parametrize("think_acc, consistency, expected", [
+    # without R_c: a trace earns 1 p_t, a direct answer 2 p_d - (1 - p_d) = 3 p_d - 1; equal at p_d = (1 + p_t) / 3
+    (1.0, False, 2 / 3), (0.5, False, 0.5), (0.0, False, 1 / 3),
+    # with R_c: 1.5 p_t against 3 p_d - (1 - p_d) = 4 p_d - 1; equal at p_d = (1 + 1.5 p_t) / 4
+    (1.0, True, 0.625), (0.97, True, (1 + 1.5 * 0.97) / 4), (0.0, True, 0.25),
+])
+def test_direct_break_even(think_acc, consistency, expected):
+    p_d = direct_break_even(think_acc, consistency)
+    assert p_d == pytest.approx(expected, abs=1e-12)
+    # at that accuracy the two modes' expected rewards at step T are equal
+    scale = 1.5 if consistency else 1.0
+    think = think_acc * 1.0 * scale + (1 - think_acc) * 0.0
+    assert p_d * 2.0 * scale + (1 - p_d) * -1.0 == pytest.approx(think, abs=1e-12)
+
+
+def test_direct_break_even_rejects_a_rate_outside_0_1():
+    with pytest.raises(ValueError, match="think_accuracy"):
+        direct_break_even(1.2)
 
 
 def test_atar_halfway_through_training():

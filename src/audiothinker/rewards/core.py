@@ -40,6 +40,24 @@ def atar_reward(think: bool, correct: bool, think_fraction: float, step: int, to
     return 2.0 * gamma if correct else -gamma - 2.0 * (1.0 - gamma)
 
 
+def direct_break_even(think_accuracy: float, consistency: bool = True) -> float:
+    """The direct accuracy at which ATAR pays both modes of a question the same, late in training.
+
+    At step T both gammas are 1, so R_a is 1 / 0 for a right / wrong trace and 2 / -1 for a right / wrong
+    direct answer; with `consistency` (atar_cr, atar_cr_tr) a right, consistent answer gets half again
+    (R_c_eff = 1). Direct answering pays more above the returned accuracy: (1 + think_accuracy) / 3 without
+    R_c, (1 + 1.5 think_accuracy) / 4 with it. R_f and R_t leave it unchanged where every completion is well
+    formed and a no-think completion's R_t (the batch's mean) equals the traces'.
+    """
+    if not 0.0 <= think_accuracy <= 1.0:
+        raise ValueError(f"think_accuracy must be in [0, 1], got {think_accuracy}")
+    scale = 1.5 if consistency else 1.0
+    right_think, wrong_think = (atar_reward(True, ok, 0.5, 1, 1) for ok in (True, False))
+    right_direct, wrong_direct = (atar_reward(False, ok, 0.5, 1, 1) for ok in (True, False))
+    think = think_accuracy * right_think * scale + (1.0 - think_accuracy) * wrong_think
+    return (think - wrong_direct) / (right_direct * scale - wrong_direct)
+
+
 def consistency_effective(r_c: float | None, correct: bool) -> float | None:
     """R_c_eff = R_c if the answer is correct else 0 (SPEC section 3, our reading)."""
     if not correct:
