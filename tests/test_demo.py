@@ -70,6 +70,23 @@ def test_no_think_targets_read_the_sampled_completions():
     assert [(c["text"], c["ok"]) for c in checks[2:4]] == [("n/a", False), ("n/a", False)]
 
 
+def test_break_even_rows_say_which_mode_atar_pays_more_for():
+    from audiothinker.demo.report import break_even_rows
+
+    def by_task(accs):
+        return {"by_task": {t: {"accuracy": a, "n_scored": 40} for t, a in accs.items()}}
+
+    # break-even with R_c at think accuracy 1.0: (1 + 1.5) / 4 = 0.625; se of 0.5 over 40 items: 0.079
+    forced = {"think": by_task({"pitch": 1.0, "parity_high": 1.0, "parity_loud": 1.0, "same": 1.0}),
+              "no_think": by_task({"pitch": 1.0, "parity_high": 0.5, "parity_loud": 0.65, "same": 0.85})}
+    rows = {r["task"]: r for r in break_even_rows(forced)}
+    assert rows["parity_high"]["break_even"] == pytest.approx(0.625)
+    assert rows["parity_high"]["margin"] == pytest.approx(-0.125)
+    assert rows["parity_high"]["se"] == pytest.approx((0.25 / 40) ** 0.5)
+    assert [rows[t]["pays"] for t in ("pitch", "parity_high", "parity_loud", "same")] == \
+        ["direct", "think", "either", "direct"]
+
+
 def test_aggregate_over_seeds():
     runs = {1: _seed(0.7), 2: _seed(0.5), 3: _seed(0.1)}
     rows = aggregate_targets({k: targets(*v) for k, v in runs.items()})
@@ -97,6 +114,7 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
     report = (out / "report.md").read_text()
     for section in ("## Does thinking help", "## Table 1 analogue", "## The same runs sampled", "## Targets",
                     "## What transfers to real models", "The rule judge (`judge/rule.py`)", "rl_curves.png",
+                    "| task | think | direct | break-even |",
                     "CPU time"):
         assert section in report
     for png in ("rl_curves.png", "figure2_no_think_rate.png", "compare_accuracy_by_difficulty.png"):

@@ -75,6 +75,36 @@ def forced_table(forced: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def break_even_rows(forced: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per task: forced think and direct accuracy, the direct accuracy above which ATAR with R_c pays a direct
+    answer more late in training (`rewards.direct_break_even`), the margin and its standard error, and the mode
+    that pays more ("either" where the margin is within one standard error of the direct accuracy)."""
+    import math
+
+    from audiothinker.rewards import direct_break_even
+
+    rows = []
+    for task, direct in forced["no_think"]["by_task"].items():
+        think = forced["think"]["by_task"].get(task)
+        if think is None or direct["accuracy"] is None or think["accuracy"] is None:
+            continue
+        p, n = direct["accuracy"], direct["n_scored"]
+        even = direct_break_even(think["accuracy"])
+        margin, se = p - even, math.sqrt(p * (1 - p) / n) if n else float("nan")
+        pays = "either" if abs(margin) <= se else "direct" if margin > 0 else "think"
+        rows.append({"task": task, "think": think["accuracy"], "direct": p, "break_even": even, "margin": margin,
+                     "se": se, "pays": pays})
+    return rows
+
+
+def break_even_table(forced: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    lines = ["| task | think | direct | break-even | direct - break-even (se) | pays more |", "|---|---:|---:|---:|---:|---|"]
+    for r in break_even_rows(forced):
+        lines.append(f"| {r['task']} | {_pct(r['think'])} | {_pct(r['direct'])} | {_pct(r['break_even'])} | "
+                     f"{100 * r['margin']:+.1f} ({100 * r['se']:.1f}) | {r['pays']} |")
+    return lines
+
+
 def task_table(summaries: Mapping[str, Mapping[str, Any]]) -> list[str]:
     tasks = list(summaries["cold_start"]["by_task"])
     lines = ["| task | " + " | ".join(f"{n}: acc / no-think" for n in summaries) + " |",
@@ -168,6 +198,13 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         *forced_table(forced),
         "",
         f"Think minus direct accuracy, in points: {gains}.",
+        "",
+        "By task, against ATAR's break-even: late in training ATAR with R_c pays a direct answer more than a "
+        "trace where direct accuracy exceeds (1 + 1.5 x think accuracy) / 4 (`rewards.direct_break_even`), so "
+        "this table says, before any RL, on which questions the adaptive presets can learn to think. \"either\": "
+        "the margin is within one standard error of the direct accuracy.",
+        "",
+        *break_even_table(forced),
         "",
         "## Table 1 analogue: accuracy (%) by difficulty, each preset with its own prompt",
         "",
