@@ -200,9 +200,11 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         f"Think minus direct accuracy, in points: {gains}.",
         "",
         "By task, against ATAR's break-even: late in training ATAR with R_c pays a direct answer more than a "
-        "trace where direct accuracy exceeds (1 + 1.5 x think accuracy) / 4 (`rewards.direct_break_even`), so "
-        "this table says, before any RL, on which questions the adaptive presets can learn to think. \"either\": "
-        "the margin is within one standard error of the direct accuracy.",
+        "trace where direct accuracy exceeds (1 + 1.5 x think accuracy) / 4 (`rewards.direct_break_even`). This "
+        "table shows, before any RL, how much room ATAR leaves each question; it does not settle the outcome "
+        "where the margin is a few points (RL also trains the direct path, and the easy questions' pull toward "
+        "direct answers reaches the hard ones). \"either\": the margin is within one standard error of the "
+        "direct accuracy.",
         "",
         *break_even_table(forced),
         "",
