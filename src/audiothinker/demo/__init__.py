@@ -42,8 +42,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from audiothinker.demo.plan import (PLANS, PRESETS, PROMPTS, RECIPES, REUSED, TRACE_SHARES, DemoPlan, Stages,
-                                    task_think_fractions)
+from audiothinker.demo.plan import (PLANS, PRESETS, PROMPTS, RECIPES, TRACE_SHARES, DemoPlan, Stages,
+                                    reused_seconds, task_think_fractions)
 from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, targets
 from audiothinker.judge.base import JUDGE_BACKENDS
 
@@ -177,7 +177,7 @@ def _finish(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_backend:
         console.rule(f"[bold]results, seed {seed} (held-out test split)[/]")
         print("\n".join(table), flush=True)  # plain print: a Markdown table must not be wrapped
         cpu_min = (cpu["user"] + cpu["sys"]) / 60
-        reused = sum(v for k, v in timings.items() if k.endswith(REUSED))
+        reused = reused_seconds(timings)
         earlier = f" (reused stages took {reused / 60:.1f} min when they ran)" if reused else ""
         print(f"\nwall {timings['total'] / 60:.1f} min this run{earlier}, CPU {cpu_min:.1f} min; report: {report}")
     return {"report": str(report), "summaries": ev.summaries, "forced": ev.forced, "targets": checks}

@@ -99,6 +99,11 @@ REUSED = " (reused: its first run's time)"
 """Suffix of a reused stage's name in `Stages.timings`, whose seconds are those of the run that made it."""
 
 
+def reused_seconds(timings: dict[str, float]) -> float:
+    """Seconds the reused stages of `Stages.timings` took when they ran."""
+    return sum(v for k, v in timings.items() if k.endswith(REUSED))
+
+
 class Stages:
     """Runs named stages in order; a finished stage is reused when its key is the one it was made with.
 

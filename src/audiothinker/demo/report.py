@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from audiothinker.demo.evaluate import SAMPLES
-from audiothinker.demo.plan import PRESETS, PROMPTS, REUSED, TRACE_SHARES, DemoPlan, task_think_fractions
+from audiothinker.demo.plan import PRESETS, PROMPTS, TRACE_SHARES, DemoPlan, reused_seconds, task_think_fractions
 
 LEVELS = ("easy", "medium", "hard")
 
@@ -244,7 +244,7 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
 
 
 def timing_lines(timings: Mapping[str, float], cpu: Mapping[str, float]) -> list[str]:
-    reused = sum(v for k, v in timings.items() if k.endswith(REUSED))
+    reused = reused_seconds(timings)
     earlier = f" Reused stages took {reused / 60:.1f} min when they ran." if reused else ""
     return ["## Time", "", f"Wall {timings.get('total', 0) / 60:.1f} min this run; CPU time of the process (user + "
             f"sys) {cpu['user'] / 60:.1f} + {cpu['sys'] / 60:.1f} min. Shared machines inflate wall time.{earlier}", "",

@@ -51,11 +51,13 @@ def direct_break_even(think_accuracy: float, consistency: bool = True) -> float:
     """
     if not 0.0 <= think_accuracy <= 1.0:
         raise ValueError(f"think_accuracy must be in [0, 1], got {think_accuracy}")
-    scale = 1.5 if consistency else 1.0
-    right_think, wrong_think = (atar_reward(True, ok, 0.5, 1, 1) for ok in (True, False))
-    right_direct, wrong_direct = (atar_reward(False, ok, 0.5, 1, 1) for ok in (True, False))
-    think = think_accuracy * right_think * scale + (1.0 - think_accuracy) * wrong_think
-    return (think - wrong_direct) / (right_direct * scale - wrong_direct)
+
+    def reward(think: bool, correct: bool) -> float:  # Eq. 7 at step T without R_f and R_t; every trace consistent
+        r_c_eff = consistency_effective(1.0, correct) if consistency else 0.0
+        return total_reward(atar_reward(think, correct, 0.5, 1, 1), r_c_eff, r_f=0.0, r_t=0.0)
+
+    think = think_accuracy * reward(True, True) + (1.0 - think_accuracy) * reward(True, False)
+    return (think - reward(False, False)) / (reward(False, True) - reward(False, False))
 
 
 def consistency_effective(r_c: float | None, correct: bool) -> float | None:
