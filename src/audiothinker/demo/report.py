@@ -98,7 +98,8 @@ def break_even_rows(forced: Mapping[str, Mapping[str, Any]]) -> list[dict[str, A
 
 
 def break_even_table(forced: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    lines = ["| task | think | direct | break-even | direct - break-even (se) | pays more |", "|---|---:|---:|---:|---:|---|"]
+    lines = ["| task | think | direct | break-even | direct - break-even (se) | pays more |",
+             "|---|---:|---:|---:|---:|---|"]
     for r in break_even_rows(forced):
         lines.append(f"| {r['task']} | {_pct(r['think'])} | {_pct(r['direct'])} | {_pct(r['break_even'])} | "
                      f"{100 * r['margin']:+.1f} ({100 * r['se']:.1f}) | {r['pays']} |")
