@@ -87,6 +87,64 @@ def test_break_even_rows_say_which_mode_atar_pays_more_for():
         ["direct", "think", "either", "direct"]
 
 
+def test_cosine_matrix_and_coupling_groups():
+    import torch
+
+    from audiothinker.demo.evaluate import cosine_matrix
+    from audiothinker.demo.report import coupling_groups, coupling_table
+
+    cos = cosine_matrix({"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([1.0, 1.0]), "z": torch.zeros(2)})
+    assert cos["a"]["a"] == pytest.approx(1.0) and cos["a"]["b"] == pytest.approx(0.5 ** 0.5)
+    assert cos["b"]["a"] == cos["a"]["b"] and cos["a"]["z"] == 0.0
+    coupling = {"items": 4, "think_share": {"e": 0.4, "m": 0.9, "h": 0.5},
+                "cosine": {"e": {"e": 1.0, "m": 0.2, "h": 0.8}, "m": {"e": 0.2, "m": 1.0, "h": 0.4},
+                           "h": {"e": 0.8, "m": 0.4, "h": 1.0}}}
+    groups = coupling_groups(coupling, {"e": 0.4, "m": 0.9, "h": 0.4})
+    assert groups["h"] == {"same chance": pytest.approx(0.8), "other chance": pytest.approx(0.4)}
+    assert groups["m"]["same chance"] is None and groups["m"]["other chance"] == pytest.approx(0.3)
+    assert coupling_table(coupling, {"e": 0.4})[3] == "| m | - | 90.0 | 0.20 | 1.00 | 0.40 |"
+
+
+@pytest.mark.slow
+def test_decision_coupling_reads_the_first_tag_log_odds(tmp_path):
+    """The think share is sigmoid of log p(<think>) - log p(<answer>) as a plain forward pass gives it, and
+    every task's gradient is compared with every task's."""
+    import math
+
+    import torch
+
+    from audiothinker.data.batching import prompt_batch
+    from audiothinker.data.loaders import load_records
+    from audiothinker.data.synthetic import write_synthetic
+    from audiothinker.demo.evaluate import decision_coupling, load_eval_model
+    from audiothinker.models.tiny import build_tiny_qwen2_audio
+
+    model = str(build_tiny_qwen2_audio(tmp_path / "m", seed=1, hidden=32, layers=1))
+    records = load_records(str(write_synthetic(tmp_path / "d", 12, 3, split="test")), "jsonl").records
+    out = decision_coupling(model, records, per_task=2)
+    tasks = list(out["cosine"])
+    assert len(tasks) == 6 and tasks[:2] == sorted(tasks[:2], key=["pitch", "loudness"].index)  # easy first
+    for a in tasks:
+        assert out["cosine"][a][a] == pytest.approx(1.0)
+        assert all(out["cosine"][a][b] == pytest.approx(out["cosine"][b][a]) for b in tasks)
+    assert len({round(out["cosine"]["pitch"][b], 6) for b in tasks}) > 1  # the tasks' gradients differ
+
+    policy = load_eval_model(model)
+    rows = [r for r in records if r.task == "pitch"][:2]
+    b = prompt_batch(policy, rows, "adaptive", None)
+    logp = []
+    for tag in ("<think>", "<answer>"):
+        ids = policy.tokenizer(tag, add_special_tokens=False)["input_ids"]
+        col = torch.tensor([ids] * len(rows))
+        with torch.no_grad():
+            logits = policy.model(input_ids=torch.cat([b.input_ids, col], 1),
+                                  attention_mask=torch.cat([b.attention_mask, torch.ones_like(col)], 1),
+                                  **b.audio).logits[:, -len(ids) - 1 : -1].log_softmax(-1)
+        logp.append(logits.gather(-1, col[..., None])[..., 0].sum(1))
+    d = float((logp[0] - logp[1]).mean())
+    assert out["think_share"]["pitch"] == pytest.approx(1 / (1 + math.exp(-d)), abs=1e-4)
+
+
 def test_aggregate_over_seeds():
     runs = {1: _seed(0.7), 2: _seed(0.5), 3: _seed(0.1)}
     rows = aggregate_targets({k: targets(*v) for k, v in runs.items()})
@@ -115,6 +173,7 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
     for section in ("## Does thinking help", "## Table 1 analogue", "## The same runs sampled", "## Targets",
                     "## What transfers to real models", "The rule judge (`judge/rule.py`)", "rl_curves.png",
                     "| task | think | direct | break-even |",
+                    "## Which questions' choices move together", "| task | chance | think share |",
                     "CPU time"):
         assert section in report
     for png in ("rl_curves.png", "figure2_no_think_rate.png", "compare_accuracy_by_difficulty.png"):
@@ -122,6 +181,8 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
     data = json.loads((out / "report.json").read_text())
     assert set(data["summaries"]) == {"cold_start", *PRESETS}
     assert len(data["targets"]) == 8 and set(data["forced"]) == {"think", "no_think"}
+    tasks = {r["task"] for r in map(json.loads, (out / "data" / "test.jsonl").read_text().splitlines())}
+    assert set(data["coupling"]["cosine"]) == tasks == set(data["coupling"]["think_share"])
     sampled = data["summaries"]["atar"]["sampled"]  # SAMPLES completions per held-out item, summarized
     assert sampled["n"] == 2 * data["summaries"]["atar"]["n"] and "by_difficulty" in sampled
     assert (out / "data" / "test.jsonl").is_file() and (out / "sft" / "final").is_dir()

@@ -16,7 +16,9 @@ stopped and a change to RL settings reuses the cold start):
                  depends on the question but not on its difficulty; then a shorter phase with the
                  flawed traces fixed (see DemoPlan.sft_fix_steps)
   4. eval        the cold start with the adaptive prompt ("prompt only"), and forced into each
-                 mode (first tag given): does thinking help it, on which items?
+                 mode (first tag given): does thinking help it, on which items? And how far its
+                 think-or-answer choice is shared between questions (decision coupling: the cosine
+                 of two tasks' gradients of the first-tag log-odds)
   5. RL          GRPO from the cold start with each of the paper's Table 1 presets, each with its
                  own prompt: grpo (no-think), grpo_cot (think), atar, atar_cr, atar_cr_tr
                  (adaptive), Dr. GRPO advantages (recipes/demo/rl.yaml); the rule judge stands in
@@ -172,7 +174,7 @@ def _finish(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_backend:
     timings = {**stages.timings, "total": time.perf_counter() - stages.start}
     cpu = {k: v - cpu0[k] for k, v in cpu_times().items()}
     report, table = write_report(out, plan_name, plan, seed, judge_backend, ev.summaries, ev.forced, checks,
-                                 timings, cpu)
+                                 timings, cpu, ev.coupling)
     if echo:
         console.rule(f"[bold]results, seed {seed} (held-out test split)[/]")
         print("\n".join(table), flush=True)  # plain print: a Markdown table must not be wrapped

@@ -121,6 +121,63 @@ def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: 
     return summaries
 
 
+COUPLING_ITEMS = 16
+"""Held-out items per task of the decision-coupling diagnostic (`decision_coupling`)."""
+
+
+def cosine_matrix(vectors: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """{a: {b: cos(vectors[a], vectors[b])}} for 1-D tensors of one length (0.0 where either is all zeros)."""
+    import torch
+
+    def cos(a: Any, b: Any) -> float:
+        a, b = a.double(), b.double()  # float32 sums over ~1e5 weights are off by ~1e-5
+        den = float(torch.linalg.vector_norm(a) * torch.linalg.vector_norm(b))
+        return float(torch.dot(a, b)) / den if den else 0.0
+
+    return {a: {b: cos(va, vb) for b, vb in vectors.items()} for a, va in vectors.items()}
+
+
+def decision_coupling(path: str, records: list, per_task: int = COUPLING_ITEMS) -> dict[str, Any]:
+    """How much the model's think-or-answer choice is shared between questions, at its current weights.
+
+    For each task, over its first `per_task` records (adaptive prompt): d = log p(<think> | prompt) -
+    log p(<answer> | prompt), each tag teacher-forced as the completion's start, so d is the log-odds of the
+    first-tag choice; its mean gives the think share sigmoid(d), and the gradient of the mean d over the
+    trainable weights is the direction a policy-gradient step on that task's choice moves them. The cosine of
+    two tasks' gradients says how far a step that raises one task's log-odds raises the other's: RL pushes
+    easy questions toward direct answers and hard ones toward traces, and where those align the larger push
+    wins for both. Returns {"items": n, "think_share": {task: x}, "cosine": {task: {task: c}}}.
+    """
+    import torch
+
+    from audiothinker.data.batching import prompt_batch
+
+    policy = load_eval_model(path)
+    model = policy.model
+    params = [p for p in model.parameters() if p.requires_grad]
+    from audiothinker.data.records import DIFFICULTIES
+
+    by_task: dict[str, list] = {}
+    rank = {d: k for k, d in enumerate(DIFFICULTIES)}
+    for r in sorted(records, key=lambda r: rank.get(r.difficulty, len(rank))):  # easy tasks first; stable
+        if r.task is not None:
+            by_task.setdefault(r.task, []).append(r)
+    shares, grads = {}, {}
+    for task, rows in by_task.items():
+        batch = prompt_batch(policy, rows[:per_task], "adaptive", None)
+        logp = []
+        for tag in ("<think>", "<answer>"):
+            ids = torch.tensor([policy.tokenizer(tag, add_special_tokens=False)["input_ids"]] * len(batch))
+            with torch.enable_grad():
+                logp.append(policy.token_logprobs(model, batch, ids, torch.ones_like(ids), 1).sum(1))  # [B]
+        with torch.enable_grad():
+            d = (logp[0] - logp[1]).mean()
+            grad = torch.autograd.grad(d, params, allow_unused=True)
+        shares[task] = float(torch.sigmoid(d.detach()))
+        grads[task] = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grad, params)])
+    return {"items": per_task, "think_share": shares, "cosine": cosine_matrix(grads)}
+
+
 def write_rows(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -145,6 +202,7 @@ class Evaluations:
         self.key = {**key, "max_new_tokens": max_new_tokens}  # test data and judge
         self.summaries: dict[str, dict] = {}  # run name -> greedy summary
         self.forced: dict[str, dict] = {}
+        self.coupling: dict[str, Any] = {}
 
     def _eval(self, name: str, path: str, prompt: str, model_key: dict) -> dict:
         d = self.out / name
@@ -159,6 +217,9 @@ class Evaluations:
         self.forced = self.stages.run("eval: cold start, forced modes", forced_dir, {**self.key, "model": model_key},
                                       forced_mode_summaries, path, self.records, self.judge, self.max_new_tokens,
                                       forced_dir)
+        self.coupling = self.stages.run("diagnostic: cold start, decision coupling", self.out / "coupling",
+                                        {**self.key, "model": model_key, "items": COUPLING_ITEMS}, decision_coupling,
+                                        path, self.records)
 
     def preset(self, name: str, path: str, model_key: dict) -> None:
         self.summaries[name] = self._eval(name, path, PROMPTS[name], model_key)

@@ -106,6 +106,35 @@ def break_even_table(forced: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def coupling_table(coupling: Mapping[str, Any], fractions: Mapping[str, float]) -> list[str]:
+    """Per task: its cold-start think chance, its think share of the first tag, and the cosine of its
+    decision gradient with every task's (`evaluate.decision_coupling`)."""
+    tasks = list(coupling["cosine"])
+    lines = ["| task | chance | think share | " + " | ".join(tasks) + " |",
+             "|---|---:|---:|" + "---:|" * len(tasks)]
+    for a in tasks:
+        chance = f"{fractions[a]:.2f}" if a in fractions else "-"
+        lines.append(f"| {a} | {chance} | {_pct(coupling['think_share'][a])} | "
+                     + " | ".join(f"{coupling['cosine'][a][b]:.2f}" for b in tasks) + " |")
+    return lines
+
+
+def coupling_groups(coupling: Mapping[str, Any], fractions: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """Per task: the mean cosine of its decision gradient with the other tasks that share its cold-start think
+    chance ("same chance") and with the tasks at another chance ("other chance"); None where there are none."""
+    def mean(xs: list[float]) -> float | None:
+        return sum(xs) / len(xs) if xs else None
+
+    cos, out = coupling["cosine"], {}
+    for a in cos:
+        if a not in fractions:
+            continue
+        same = [cos[a][b] for b in cos if b != a and fractions.get(b) == fractions[a]]
+        other = [cos[a][b] for b in cos if b in fractions and fractions[b] != fractions[a]]
+        out[a] = {"same chance": mean(same), "other chance": mean(other)}
+    return out
+
+
 def task_table(summaries: Mapping[str, Mapping[str, Any]]) -> list[str]:
     tasks = list(summaries["cold_start"]["by_task"])
     lines = ["| task | " + " | ".join(f"{n}: acc / no-think" for n in summaries) + " |",
@@ -173,8 +202,33 @@ def plots(out: Path, summaries: Mapping[str, Mapping[str, Any]], metrics: dict[s
             *[p for p in paths.values() if p.suffix == ".png"]]
 
 
+def coupling_lines(coupling: Mapping[str, Any], fractions: Mapping[str, float]) -> list[str]:
+    """The report's section on how the cold start's first-tag choice is shared between questions."""
+    if not coupling:
+        return []
+    groups = coupling_groups(coupling, fractions)
+    means = "; ".join(f"{t} {g['same chance']:.2f} vs {g['other chance']:.2f}" for t, g in groups.items()
+                      if g["same chance"] is not None and g["other chance"] is not None)
+    return [
+        "## Which questions' choices move together (cold start, before RL)",
+        "",
+        "For each task, d = log p(`<think>`) - log p(`<answer>`) as the completion's first tag (adaptive prompt, "
+        f"mean over {coupling['items']} held-out items); think share = sigmoid(d). Each cell is the cosine between "
+        "two tasks' gradients of d over the weights: a step that raises one task's log-odds of thinking raises the "
+        "other's in proportion. RL pushes easy and medium questions toward direct answers and hard ones toward "
+        "traces; a hard question whose gradient lies close to those of easy and medium ones moves with them, "
+        "whatever its own rewards (`evaluate.decision_coupling`).",
+        "",
+        *coupling_table(coupling, fractions),
+        "",
+        f"Mean cosine with the other tasks at the same cold-start chance vs at the other chance: {means}.",
+        "",
+    ]
+
+
 def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, summaries: Mapping[str, Any],
-                 forced: Mapping[str, Any], checks: list[dict], pngs: list[Path]) -> list[str]:
+                 forced: Mapping[str, Any], checks: list[dict], pngs: list[Path],
+                 coupling: Mapping[str, Any] | None = None) -> list[str]:
     """The Markdown of one seed's report."""
     gains = ", ".join(f"{d} {100 * (forced['think']['by_difficulty'][d]['accuracy'] - g['accuracy']):+.1f}"
                       for d, g in forced["no_think"]["by_difficulty"].items())
@@ -209,6 +263,7 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         "",
         *break_even_table(forced),
         "",
+        *coupling_lines(coupling or {}, task_think_fractions(seed, plan.think_fractions)),
         "## Table 1 analogue: accuracy (%) by difficulty, each preset with its own prompt",
         "",
         *table1(summaries),
@@ -253,16 +308,17 @@ def timing_lines(timings: Mapping[str, float], cpu: Mapping[str, float]) -> list
 
 
 def write_report(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_backend: str,
-                 summaries: dict, forced: dict, checks: list[dict], timings: dict, cpu: dict) -> tuple[Path, list[str]]:
+                 summaries: dict, forced: dict, checks: list[dict], timings: dict, cpu: dict,
+                 coupling: dict | None = None) -> tuple[Path, list[str]]:
     """report.md + report.json + PNGs under `out`; returns the report path and the lines to print."""
     metrics = {p: read_metrics(out / p) for p in PRESETS}
     pngs = plots(out, summaries, metrics)
-    lines = report_lines(plan_name, plan, seed, judge_backend, summaries, forced, checks, pngs)
+    lines = report_lines(plan_name, plan, seed, judge_backend, summaries, forced, checks, pngs, coupling)
     report = out / "report.md"
     report.write_text("\n".join(lines + timing_lines(timings, cpu)))
     (out / "report.json").write_text(json.dumps(
-        {"plan": plan_name, "seed": seed, "summaries": summaries, "forced": forced, "targets": checks,
-         "timings": timings, "cpu": cpu}, indent=2, default=str))
+        {"plan": plan_name, "seed": seed, "summaries": summaries, "forced": forced, "coupling": coupling,
+         "targets": checks, "timings": timings, "cpu": cpu}, indent=2, default=str))
     return report, [*table1(summaries), "", "sampled:", *table1(sampled_summaries(summaries)), "",
                     *forced_table(forced), "",
                     *targets_table(checks)]
