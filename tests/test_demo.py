@@ -91,18 +91,20 @@ def test_cosine_matrix_and_coupling_groups():
     import torch
 
     from audiothinker.demo.evaluate import cosine_matrix
-    from audiothinker.demo.report import coupling_groups, coupling_table
+    from audiothinker.demo.report import coupling_groups, coupling_lines, coupling_table
 
     cos = cosine_matrix({"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([1.0, 1.0]), "z": torch.zeros(2)})
     assert cos["a"]["a"] == pytest.approx(1.0) and cos["a"]["b"] == pytest.approx(0.5 ** 0.5)
     assert cos["b"]["a"] == cos["a"]["b"] and cos["a"]["z"] == 0.0
-    coupling = {"items": 4, "think_share": {"e": 0.4, "m": 0.9, "h": 0.5},
+    coupling = {"items": {"e": 4, "m": 4, "h": 2}, "think_share": {"e": 0.4, "m": 0.9, "h": 0.5},
                 "cosine": {"e": {"e": 1.0, "m": 0.2, "h": 0.8}, "m": {"e": 0.2, "m": 1.0, "h": 0.4},
                            "h": {"e": 0.8, "m": 0.4, "h": 1.0}}}
     groups = coupling_groups(coupling, {"e": 0.4, "m": 0.9, "h": 0.4})
     assert groups["h"] == {"same chance": pytest.approx(0.8), "other chance": pytest.approx(0.4)}
     assert groups["m"]["same chance"] is None and groups["m"]["other chance"] == pytest.approx(0.3)
     assert coupling_table(coupling, {"e": 0.4})[3] == "| m | - | 90.0 | 0.20 | 1.00 | 0.40 |"
+    text = "\n".join(coupling_lines(coupling, {"e": 0.4, "m": 0.9, "h": 0.4}))
+    assert "mean over 2-4 held-out items per task" in text and "h 0.80 vs 0.40" in text
 
 
 @pytest.mark.slow
@@ -122,6 +124,7 @@ def test_decision_coupling_reads_the_first_tag_log_odds(tmp_path):
     model = str(build_tiny_qwen2_audio(tmp_path / "m", seed=1, hidden=32, layers=1))
     records = load_records(str(write_synthetic(tmp_path / "d", 12, 3, split="test")), "jsonl").records
     out = decision_coupling(model, records, per_task=2)
+    assert set(out["items"].values()) == {2}
     tasks = list(out["cosine"])
     assert len(tasks) == 6 and tasks[:2] == sorted(tasks[:2], key=["pitch", "loudness"].index)  # easy first
     for a in tasks:

@@ -146,7 +146,7 @@ def decision_coupling(path: str, records: list, per_task: int = COUPLING_ITEMS) 
     trainable weights is the direction a policy-gradient step on that task's choice moves them. The cosine of
     two tasks' gradients says how far a step that raises one task's log-odds raises the other's: RL pushes
     easy questions toward direct answers and hard ones toward traces, and where those align the larger push
-    wins for both. Returns {"items": n, "think_share": {task: x}, "cosine": {task: {task: c}}}.
+    wins for both. Returns {"items": {task: n used}, "think_share": {task: x}, "cosine": {task: {task: c}}}.
     """
     import torch
 
@@ -175,7 +175,8 @@ def decision_coupling(path: str, records: list, per_task: int = COUPLING_ITEMS) 
             grad = torch.autograd.grad(d, params, allow_unused=True)
         shares[task] = float(torch.sigmoid(d.detach()))
         grads[task] = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grad, params)])
-    return {"items": per_task, "think_share": shares, "cosine": cosine_matrix(grads)}
+    return {"items": {t: min(len(rows), per_task) for t, rows in by_task.items()}, "think_share": shares,
+            "cosine": cosine_matrix(grads)}
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:

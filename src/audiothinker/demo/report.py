@@ -207,13 +207,15 @@ def coupling_lines(coupling: Mapping[str, Any], fractions: Mapping[str, float]) 
     if not coupling:
         return []
     groups = coupling_groups(coupling, fractions)
+    lo, hi = min(coupling["items"].values()), max(coupling["items"].values())
+    items = f"{lo}" if lo == hi else f"{lo}-{hi}"
     means = "; ".join(f"{t} {g['same chance']:.2f} vs {g['other chance']:.2f}" for t, g in groups.items()
                       if g["same chance"] is not None and g["other chance"] is not None)
     return [
         "## Which questions' choices move together (cold start, before RL)",
         "",
         "For each task, d = log p(`<think>`) - log p(`<answer>`) as the completion's first tag (adaptive prompt, "
-        f"mean over {coupling['items']} held-out items); think share = sigmoid(d). Each cell is the cosine between "
+        f"mean over {items} held-out items per task); think share = sigmoid(d). Each cell is the cosine between "
         "two tasks' gradients of d over the weights: a step that raises one task's log-odds of thinking raises the "
         "other's in proportion. RL pushes easy and medium questions toward direct answers and hard ones toward "
         "traces; a hard question whose gradient lies close to those of easy and medium ones moves with them, "
