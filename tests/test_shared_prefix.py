@@ -14,6 +14,7 @@ lengths and completions of different lengths:
 from __future__ import annotations
 
 import copy
+import gc
 
 import numpy as np
 import pytest
@@ -168,6 +169,7 @@ def test_ddp_gradients_match_the_plain_module(policy, tmp_path):
     plain, wrapped = copy.deepcopy(policy.model).train(), copy.deepcopy(policy.model).train()
     batch, (ids, mask) = _batch(policy), _completions(policy)
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    ddp = None
     try:
         ddp = DistributedDataParallel(ScoringModule(wrapped, policy))
         scorer = ScoringModule(plain, policy)
@@ -177,6 +179,10 @@ def test_ddp_gradients_match_the_plain_module(policy, tmp_path):
                 logp = module(batch, ids, mask, G)  # [N, C]
                 ((logp * mask).sum() / mask.sum()).backward()
     finally:
+        # Free DDP's reducer while the group is up: one freed after destroy_process_group (when the test's
+        # locals go) was seen to hang for good in gloo's teardown (a thread join), taking the suite with it.
+        module = ddp = logp = None
+        gc.collect()
         dist.destroy_process_group()
     for (name, p), q in zip(plain.named_parameters(), wrapped.parameters()):
         if p.requires_grad:
