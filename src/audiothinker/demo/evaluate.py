@@ -151,12 +151,15 @@ def decision_coupling(path: str, records: list, per_task: int = COUPLING_ITEMS) 
     import torch
 
     from audiothinker.data.batching import prompt_batch
+    from audiothinker.data.records import DIFFICULTIES
 
     policy = load_eval_model(path)
     model = policy.model
     params = [p for p in model.parameters() if p.requires_grad]
-    from audiothinker.data.records import DIFFICULTIES
-
+    tags = [policy.tokenizer(t, add_special_tokens=False)["input_ids"] for t in ("<think>", "<answer>")]
+    width = max(map(len, tags))  # the tags as two completions of each prompt, right-padded to one length
+    tag_ids = torch.tensor([t + [0] * (width - len(t)) for t in tags])  # [2, t]
+    tag_mask = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in tags])  # [2, t]
     by_task: dict[str, list] = {}
     rank = {d: k for k, d in enumerate(DIFFICULTIES)}
     for r in sorted(records, key=lambda r: rank.get(r.difficulty, len(rank))):  # easy tasks first; stable
@@ -165,13 +168,10 @@ def decision_coupling(path: str, records: list, per_task: int = COUPLING_ITEMS) 
     shares, grads = {}, {}
     for task, rows in by_task.items():
         batch = prompt_batch(policy, rows[:per_task], "adaptive", None)
-        logp = []
-        for tag in ("<think>", "<answer>"):
-            ids = torch.tensor([policy.tokenizer(tag, add_special_tokens=False)["input_ids"]] * len(batch))
-            with torch.enable_grad():
-                logp.append(policy.token_logprobs(model, batch, ids, torch.ones_like(ids), 1).sum(1))  # [B]
-        with torch.enable_grad():
-            d = (logp[0] - logp[1]).mean()
+        ids, mask = tag_ids.repeat(len(batch), 1), tag_mask.repeat(len(batch), 1)  # [B*2, t]: row 2b + g
+        with torch.enable_grad():  # one pass: each prompt once, both tags against it (G = 2)
+            logp = (policy.token_logprobs(model, batch, ids, mask, 2) * mask).sum(1).view(-1, 2)  # [B, 2]
+            d = (logp[:, 0] - logp[:, 1]).mean()
             grad = torch.autograd.grad(d, params, allow_unused=True)
         shares[task] = float(torch.sigmoid(d.detach()))
         grads[task] = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grad, params)])
