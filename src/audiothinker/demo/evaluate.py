@@ -85,6 +85,15 @@ def evaluate(path: str, records: list, prompt: str, judge: Any, max_new_tokens: 
     return summary
 
 
+FIRST_TAGS = {"think": "<think>", "no_think": "<answer>"}
+"""The tag that opens a completion in each mode (SPEC section 2)."""
+
+
+def first_tag_ids(policy: Any) -> dict[str, list[int]]:
+    """{mode: token ids of its first tag} in the policy's tokenizer (`<think>` is several tokens in the tiny one)."""
+    return {mode: policy.tokenizer(tag, add_special_tokens=False)["input_ids"] for mode, tag in FIRST_TAGS.items()}
+
+
 def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: int, out: Path) -> dict[str, Any]:
     """The model's accuracy when made to think, and when made to answer directly (adaptive prompt).
 
@@ -103,8 +112,8 @@ def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: 
     engine = build_engine("hf", policy)
     params = SamplingParams(do_sample=False, max_new_tokens=max_new_tokens)
     summaries = {}
-    for mode, tag in (("think", "<think>"), ("no_think", "<answer>")):
-        tag_ids = policy.tokenizer(tag, add_special_tokens=False)["input_ids"]
+    for mode, tag_ids in first_tag_ids(policy).items():
+        tag = FIRST_TAGS[mode]
         rows = []
         for start in range(0, len(records), 48):
             chunk = records[start : start + 48]
@@ -129,12 +138,11 @@ def cosine_matrix(vectors: dict[str, Any]) -> dict[str, dict[str, float]]:
     """{a: {b: cos(vectors[a], vectors[b])}} for 1-D tensors of one length (0.0 where either is all zeros)."""
     import torch
 
-    def cos(a: Any, b: Any) -> float:
-        a, b = a.double(), b.double()  # float32 sums over ~1e5 weights are off by ~1e-5
-        den = float(torch.linalg.vector_norm(a) * torch.linalg.vector_norm(b))
-        return float(torch.dot(a, b)) / den if den else 0.0
-
-    return {a: {b: cos(va, vb) for b, vb in vectors.items()} for a, va in vectors.items()}
+    names = list(vectors)
+    unit = torch.stack([vectors[n].double() for n in names])  # [N, P]; float32 sums over ~1e5 weights are off by ~1e-5
+    unit = unit / unit.norm(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)  # a zero row stays zero
+    gram = (unit @ unit.T).tolist()  # [N, N]
+    return {a: {b: gram[i][j] for j, b in enumerate(names)} for i, a in enumerate(names)}
 
 
 def decision_coupling(path: str, records: list, per_task: int = COUPLING_ITEMS) -> dict[str, Any]:
@@ -156,7 +164,7 @@ def decision_coupling(path: str, records: list, per_task: int = COUPLING_ITEMS) 
     policy = load_eval_model(path)
     model = policy.model
     params = [p for p in model.parameters() if p.requires_grad]
-    tags = [policy.tokenizer(t, add_special_tokens=False)["input_ids"] for t in ("<think>", "<answer>")]
+    tags = list(first_tag_ids(policy).values())  # think, then no_think
     width = max(map(len, tags))  # the tags as two completions of each prompt, right-padded to one length
     tag_ids = torch.tensor([t + [0] * (width - len(t)) for t in tags])  # [2, t]
     tag_mask = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in tags])  # [2, t]
