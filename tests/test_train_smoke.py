@@ -179,6 +179,46 @@ def test_resume_is_bit_identical(runs):
         assert ma["loss"] == mb["loss"]
 
 
+@pytest.mark.parametrize("micro, accumulation, iterations, before, expected", [
+    (2, 2, 1, 0, [False, False]),  # one pass: old = current, never a forward of its own
+    (2, 2, 2, 0, [False, False]),  # the trainer's case: the batch is one accumulation window
+    (4, 2, 2, 0, [False, False, True, True]),  # micro-batches 2, 3 run after the first optimizer step
+    (2, 2, 2, 1, [False, True]),  # accelerate's counter at 1: the first call already steps
+    (3, 1, 3, 5, [False, True, True]),
+])
+def test_which_micro_batches_need_their_own_old_log_probs(micro, accumulation, iterations, before, expected):
+    from audiothinker.trainer.step import separate_old_logps
+
+    assert separate_old_logps(micro, accumulation, iterations, before) == expected
+
+
+def test_two_passes_reuse_the_first_pass_log_probs_exactly(runs, monkeypatch):
+    """With train.num_iterations=2 the first pass's log-probs serve as the old ones: the weights equal those of
+    a run that computes them in a forward of their own for every micro-batch (TRL's way)."""
+    import audiothinker.trainer.step as step
+    from audiothinker.trainer.grpo import train
+
+    real = step.group_advantages
+
+    def advantages(seed):  # random advantages: a random tiny policy earns no reward, so the surrogate would be 0
+        gen = torch.Generator().manual_seed(seed)
+        return lambda rewards, *a, **k: torch.randn(real(rewards, *a, **k).shape, generator=gen)
+
+    small = ["max_steps=3", "save_steps=0", "data.synthetic_size=8", "rollout.max_new_tokens=8",
+             "rollout.num_generations=2", "train.per_device_batch_size=1", "train.gradient_accumulation_steps=2",
+             "train.num_iterations=2", "train.learning_rate=2e-2", "train.epsilon=0.01", "log.report_to=[jsonl]"]
+    monkeypatch.setattr(step, "group_advantages", advantages(0))
+    reused = train(_cfg(runs / "reused", *small))
+    monkeypatch.setattr(step, "group_advantages", advantages(0))
+    monkeypatch.setattr(step, "separate_old_logps", lambda n, *a: [True] * n)
+    separate = train(_cfg(runs / "separate", *small))
+
+    a, b = _weights(reused), _weights(separate)
+    assert [k for k in a if not torch.allclose(a[k], b[k], atol=1e-6)] == []
+    # The old log-probs mattered: the second pass clipped tokens (its ratio left [1 - 0.01, 1 + 0.01]).
+    assert max(m["clip_ratio/region"] for m in _read_jsonl(runs / "reused" / "metrics.jsonl")) > 0
+
+
 def test_cli_names_an_unknown_key(capsys):
     rc = main(["train", "--config", str(RECIPE), "--set", "train.bta=1"])
     assert rc == 2

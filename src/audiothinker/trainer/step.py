@@ -142,10 +142,12 @@ def grpo_step(
     micro = [(slice_batch(batch, a, a + bs), slice(a * G, (a + bs) * G)) for a in range(0, len(records), bs)]
     with timer("ref_old_logp"), torch.no_grad():
         ref_logps = [_ref_logp(acc, ctx.scorer, ctx.ref_scorer, cfg, mb, rollout, sl, G) for mb, sl in micro]
+        separate = separate_old_logps(len(micro), cfg.train.gradient_accumulation_steps, cfg.train.num_iterations,
+                                      getattr(acc, "step", 0))
         old_logps = [
             ctx.scorer(mb, rollout.completion_ids[sl], rollout.completion_mask[sl], G, cfg.rollout.temperature)
-            if cfg.train.num_iterations > 1 else None  # one pass: old = current, detached (ratio 1)
-            for mb, sl in micro
+            if own else None  # None: the first pass's log-probs, detached (see separate_old_logps)
+            for (mb, sl), own in zip(micro, separate)
         ]
     num_items = None  # DAPO: active tokens of the global batch / processes
     if get_loss_type(cfg.train.loss_type).global_normaliser:
@@ -155,6 +157,22 @@ def grpo_step(
             acc, ctx.scorer, ctx.optimizer, ctx.scheduler, cfg, micro, rollout, advantages, ref_logps, old_logps, num_items
         )
     return StepResult(batch, rollout, scored, stats, records, skips)
+
+
+def separate_old_logps(micro_batches: int, accumulation: int, iterations: int, calls_before: int = 0) -> list[bool]:
+    """Which micro-batches need a forward of their own for the old (rollout-time) log-probs.
+
+    The first pass over a micro-batch runs on the rollout's weights when no optimizer step came before it
+    in this GRPO step: its own log-probs, detached, are the old ones (ratio 1), and later passes reuse
+    them. accelerate steps the optimizer on every `accumulation`-th `accumulate` call, counting from its
+    counter (`calls_before`, `Accelerator.step`), so with one pass none needs a forward, and with more,
+    only the micro-batches after the first optimizer step do: none when the batch is one accumulation
+    window, as the trainer's always is (TRL and verl run the extra forward for every micro-batch).
+    """
+    if iterations <= 1:
+        return [False] * micro_batches
+    last_before_step = next(j for j in range(accumulation) if (calls_before + j + 1) % accumulation == 0)
+    return [i > last_before_step for i in range(micro_batches)]
 
 
 def _ref_logp(acc, scorer, ref_scorer, cfg: Config, mb, rollout, sl, G):
@@ -175,11 +193,14 @@ def _update(acc, scorer, optimizer, scheduler, cfg: Config, micro, rollout, adva
     gaps: list[tuple[float, float, float]] = []  # (mean gap, max gap, tokens) per micro-batch
     ga = cfg.train.gradient_accumulation_steps
     for it in range(cfg.train.num_iterations):
-        for (mb, sl), ref, old in zip(micro, ref_logps, old_logps):
+        for i, ((mb, sl), ref) in enumerate(zip(micro, ref_logps)):
+            old = old_logps[i]
             ids, mask = rollout.completion_ids[sl], rollout.completion_mask[sl]
             with acc.accumulate(scorer):
                 logp = scorer(mb, ids, mask, G, cfg.rollout.temperature)  # [n*G, C]
-                old_lp = logp.detach() if old is None else old  # one pass: old = current, detached (ratio 1)
+                if old is None:  # the weights the rollout ran on (separate_old_logps): old = current, detached
+                    old = old_logps[i] = logp.detach()
+                old_lp = old
                 out = policy_loss(logp, old_lp, advantages[sl], ref, cfg.train.beta, cfg.train.epsilon, cfg.train.epsilon_high)
                 per_token = out.per_token_loss
                 if rollout.logprobs is not None:  # the sampler reported its log-probs (vLLM)
