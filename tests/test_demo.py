@@ -189,6 +189,8 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
     sampled = data["summaries"]["atar"]["sampled"]  # SAMPLES completions per held-out item, summarized
     assert sampled["n"] == 2 * data["summaries"]["atar"]["n"] and "by_difficulty" in sampled
     assert (out / "data" / "test.jsonl").is_file() and (out / "sft" / "final").is_dir()
+    sft_opts = json.loads((out / "sft" / "config.json").read_text())["sft"]  # the plan reaches the cold start
+    assert tuple(sft_opts["prompt_shares"]) == PLANS["smoke"].prompt_shares and sft_opts["prompt"] == "mixed"
     for preset in PRESETS:
         assert (out / preset / "final").is_dir() and (out / preset / "metrics.jsonl").is_file()
     assert "| target | measured | reached |" in capsys.readouterr().out
@@ -262,11 +264,12 @@ def test_task_think_fractions_are_flat_across_difficulties_and_drawn_by_the_seed
     from audiothinker.demo.plan import task_think_fractions
     from audiothinker.sft import SFTOptions
 
-    draws = [task_think_fractions(seed, (0.4, 0.9)) for seed in range(10)]
+    chances = PLANS["full"].think_fractions
+    draws = [task_think_fractions(seed, chances) for seed in range(10)]
     for fr in draws:
         for tasks in TASKS.values():  # every difficulty: one task of each chance, so the same mean
-            assert sorted(fr[t.name] for t in tasks) == [0.4, 0.9]
+            assert sorted(fr[t.name] for t in tasks) == sorted(chances)
     assert len({tuple(sorted(fr.items())) for fr in draws}) > 1  # which task thinks more is the seed's draw
-    assert task_think_fractions(3, (0.4, 0.9)) == task_think_fractions(3, (0.4, 0.9))
+    assert task_think_fractions(3, chances) == task_think_fractions(3, chances)
     opts = SFTOptions(0.65, "mixed", task_think_fractions={"pitch": 0.4})
     assert opts.fraction("pitch") == 0.4 and opts.fraction("parity_high") == 0.65 and opts.fraction(None) == 0.65

@@ -52,6 +52,25 @@ def test_mixed_prompts_fix_the_shape_of_forced_prompts():
     assert target_shape("adaptive", True) is True and target_shape("adaptive", False) is False
 
 
+@pytest.mark.parametrize("shares", [(0.65, 0.25, 0.10), (0.2, 0.2, 0.6), (0.0, 1.0, 0.0)])
+def test_mixed_prompts_follow_the_given_shares(shares):
+    kinds = [batch_prompt(11, pos, "mixed", shares) for pos in range(0, 16000, 8)]
+    for kind, share in zip(("adaptive", "think", "no_think"), shares):
+        assert abs(kinds.count(kind) / len(kinds) - share) < 0.04, kind
+    # The same draw as the default shares: a micro-batch's kind moves only where the boundaries moved.
+    u_order = [batch_prompt(11, pos, "mixed", (0.5, 0.25, 0.25)) for pos in range(0, 16000, 8)]
+    if shares[0] >= 0.5 and shares[0] + shares[1] >= 0.75:
+        assert all(k == "adaptive" for k, d in zip(kinds, u_order) if d == "adaptive")
+
+
+@pytest.mark.parametrize("shares, message", [
+    ((0.5, 0.5, 0.5), "sum to 1"), ((1.2, -0.2, 0.0), "in [0, 1]"), ((0.5, 0.5), "need 3"),
+])
+def test_prompt_shares_are_checked(shares, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        SFTOptions(prompt="mixed", prompt_shares=shares)
+
+
 def test_nll_loss_is_the_mean_over_target_tokens():
     logp = torch.log(torch.tensor([[0.5, 0.25, 0.9], [0.5, 0.1, 0.1]]))  # [B=2, C=3]
     mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
@@ -123,3 +142,7 @@ def test_cli_sft_with_config_and_overrides(tiny_setup, tmp_path):
     assert (tmp_path / "run" / "final" / "config.json").is_file()
     assert json.loads((tmp_path / "run" / "config.json").read_text())["sft"]["think_fraction"] == 1.0
     assert main(["sft", "--config", str(cfg), "--think-fraction", "1.5"]) == 2
+    assert main(["sft", "--config", str(cfg), "--prompt", "mixed", "--prompt-shares", "0.5,0.6,0.1"]) == 2
+    assert main(["sft", "--config", str(cfg), "--prompt", "mixed", "--prompt-shares", "half,0.5,0"]) == 2
+    assert main(["sft", "--config", str(cfg), "--prompt", "mixed", "--prompt-shares", "0.7,0.2,0.1"]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["sft"]["prompt_shares"] == [0.7, 0.2, 0.1]

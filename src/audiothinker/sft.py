@@ -38,20 +38,32 @@ from audiothinker.data.records import AudioQA
 from audiothinker.models.base import Policy
 
 
+MIXED_SHARES = (0.5, 0.25, 0.25)
+"""Default shares of the adaptive, think and no-think prompts among the micro-batches of `--prompt mixed`."""
+
+
 @dataclass
 class SFTOptions:
     think_fraction: float = 0.5
     """Chance that an item's target is a think trace (else a direct answer); independent of difficulty."""
     prompt: str = "adaptive"
-    """Prompt kind of the SFT inputs: adaptive | think | no_think | mixed (per micro-batch, a seeded draw:
-    adaptive half the time, with the coin's shape; the think prompt a quarter, with a trace; the no-think
-    prompt a quarter, with a direct answer), so the cold start follows all three prompts."""
+    """Prompt kind of the SFT inputs: adaptive | think | no_think | mixed (per micro-batch, a seeded draw by
+    `prompt_shares`: the adaptive prompt with the coin's shape, the think prompt with a trace, the no-think
+    prompt with a direct answer), so the cold start follows all three prompts."""
     fix_flawed: bool = False
     """Train on `metadata["reasoning_clean"]` (the synthetic set's correct trace) where an item carries a
     flawed trace (misheard facts); inconsistent traces (true facts, another conclusion) stay. The demo's
     second cold-start phase: flawed traces teach misheard tones, and R_c keeps a slip to fix."""
     task_think_fractions: dict[str, float] | None = None
     """Per task (`record.task`), the chance of a think target instead of `think_fraction`; other tasks keep it."""
+    prompt_shares: tuple[float, float, float] = MIXED_SHARES
+    """`prompt="mixed"`: the shares of the adaptive, think and no-think prompts among the micro-batches (each
+    in [0, 1], summing to 1). The forced prompts' targets are all traces or all direct answers, so they move
+    the think rate of the adaptive-prompt items' targets too: an item's direct targets are
+    (1 - p) * adaptive + no_think."""
+
+    def __post_init__(self) -> None:
+        self.prompt_shares = check_prompt_shares(self.prompt_shares)
 
     def fraction(self, task: str | None) -> float:
         """The think chance of an item of `task`."""
@@ -79,12 +91,23 @@ def think_coin(seed: int, epoch: int, record_id: str, think_fraction: float) -> 
     return random.Random(f"{seed}/{epoch}/{record_id}").random() < think_fraction
 
 
-def batch_prompt(seed: int, position: int, prompt: str) -> str:
-    """The prompt kind of one micro-batch: `prompt` itself, or for "mixed" a seeded draw (see SFTOptions)."""
+def check_prompt_shares(shares: Any) -> tuple[float, float, float]:
+    """`shares` as a tuple of three floats in [0, 1] summing to 1, else a ValueError saying what is wrong."""
+    values = tuple(float(x) for x in shares)
+    if len(values) != 3:
+        raise ValueError(f"prompt shares: need 3 (adaptive, think, no_think), got {len(values)}: {values}")
+    if any(not 0.0 <= x <= 1.0 for x in values) or abs(sum(values) - 1.0) > 1e-6:
+        raise ValueError(f"prompt shares: each must be in [0, 1] and they must sum to 1, got {values}")
+    return values  # type: ignore[return-value]
+
+
+def batch_prompt(seed: int, position: int, prompt: str, shares: tuple[float, float, float] = MIXED_SHARES) -> str:
+    """The prompt kind of one micro-batch: `prompt` itself, or for "mixed" a seeded draw by the
+    (adaptive, think, no_think) `shares` (see SFTOptions)."""
     if prompt != "mixed":
         return prompt
     u = random.Random(f"{seed}/prompt/{position}").random()
-    return "adaptive" if u < 0.5 else "think" if u < 0.75 else "no_think"
+    return "adaptive" if u < shares[0] else "think" if u < shares[0] + shares[1] else "no_think"
 
 
 def target_shape(kind: str, coin: bool) -> bool:
@@ -222,7 +245,7 @@ def _train_step(acc: Any, scorer: Any, optimizer: Any, scheduler: Any, cfg: Conf
     bs = cfg.train.per_device_batch_size
     for _ in range(cfg.train.gradient_accumulation_steps):
         epoch = sampler.cursor // len(records)
-        kind = batch_prompt(cfg.seed, sampler.cursor, opts.prompt)  # the cursor names the micro-batch
+        kind = batch_prompt(cfg.seed, sampler.cursor, opts.prompt, opts.prompt_shares)  # the cursor names the micro-batch
         recs = [records[i] for i in sampler.take(bs * acc.num_processes, acc.process_index, acc.num_processes)]
         shapes = [target_shape(kind, think_coin(cfg.seed, epoch, r.id, opts.fraction(r.task))) for r in recs]
         batch = prompt_batch(policy, recs, kind, cfg.data.max_audio_seconds).to(acc.device)
@@ -302,6 +325,9 @@ def add_parser(subparsers) -> None:
                    help="chance that an item's target is a think trace; independent of difficulty")
     p.add_argument("--prompt", default=defaults.prompt, choices=["adaptive", "think", "no_think", "mixed"],
                    help="prompt kind of the SFT inputs")
+    p.add_argument("--prompt-shares", default=",".join(f"{x:g}" for x in defaults.prompt_shares), metavar="A,T,N",
+                   help="with --prompt mixed: shares of the adaptive, think and no-think prompts among the "
+                        "micro-batches, summing to 1 (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -309,7 +335,11 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.think_fraction <= 1.0:
         raise ConfigError(f"--think-fraction: must be in [0, 1], got {args.think_fraction}")
+    try:
+        shares = check_prompt_shares(args.prompt_shares.split(","))
+    except ValueError as e:
+        raise ConfigError(f"--prompt-shares {args.prompt_shares!r}: {str(e).removeprefix('prompt shares: ')}") from None
     cfg = load_config(args.config, args.overrides)
-    final = sft(cfg, SFTOptions(args.think_fraction, args.prompt))
+    final = sft(cfg, SFTOptions(args.think_fraction, args.prompt, prompt_shares=shares))
     print(f"final model: {final}")
     return 0

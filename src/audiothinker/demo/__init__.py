@@ -10,18 +10,19 @@ stopped and a change to RL settings reuses the cold start):
                  traces; a held-out test split from another seed (<out>/data/test.jsonl)
   2. model       a tiny random Qwen2-Audio in the published layout (30 s window, 128 mel bins,
                  real chat template); its audio encoder stays at its random init (frozen, cached)
-  3. cold start  `audiothinker sft` (<out>/sft/final): the three prompts; under the adaptive one a
-                 seeded coin picks a trace or a direct answer, with a chance per task (0.4 or 0.9,
-                 one task of each difficulty at each: DemoPlan.think_fractions), so the choice
-                 depends on the question but not on its difficulty; then a shorter phase with the
-                 flawed traces fixed (see DemoPlan.sft_fix_steps)
+  3. cold start  `audiothinker sft` (<out>/sft/final): the three prompts (DemoPlan.prompt_shares);
+                 under the adaptive one a seeded coin picks a trace or a direct answer, with a
+                 chance per task (0.25 or 0.75, one task of each difficulty at each:
+                 DemoPlan.think_fractions), so the choice depends on the question but not on its
+                 difficulty; then a shorter phase with the flawed traces fixed (DemoPlan.sft_fix_steps)
   4. eval        the cold start with the adaptive prompt ("prompt only"), and forced into each
                  mode (first tag given): does thinking help it, on which items? And how far its
                  think-or-answer choice is shared between questions (decision coupling: the cosine
                  of two tasks' gradients of the first-tag log-odds)
   5. RL          GRPO from the cold start with each of the paper's Table 1 presets, each with its
                  own prompt: grpo (no-think), grpo_cot (think), atar, atar_cr, atar_cr_tr
-                 (adaptive), Dr. GRPO advantages (recipes/demo/rl.yaml); the rule judge stands in
+                 (adaptive), Dr. GRPO advantages, two passes per rollout batch
+                 (recipes/demo/rl.yaml); the rule judge stands in
                  for the LLM judge (<out>/<preset>/final)
   6. eval        every preset on the held-out split with its own prompt, greedy and sampled
                  (2 completions per item at temperature 1.0)
@@ -67,9 +68,11 @@ def make_model(out: Path, plan: DemoPlan, seed: int) -> str:
                                       audio_layers=plan.audio_layers))
 
 
-def run_sft(recipes: Path, overrides: list[str], fractions: dict[str, float], fix_steps: int = 0) -> str:
+def run_sft(recipes: Path, overrides: list[str], fractions: dict[str, float], fix_steps: int = 0,
+            prompt_shares: tuple[float, float, float] | None = None) -> str:
     """The cold start; with fix_steps, in two phases: the mixed traces (flawed and inconsistent ones included)
-    to <output_dir>/mixed, then `fix_steps` more with the flawed traces fixed to <output_dir>/final."""
+    to <output_dir>/mixed, then `fix_steps` more with the flawed traces fixed to <output_dir>/final.
+    prompt_shares: the mixed prompts' (adaptive, think, no_think) shares (None: SFTOptions's default)."""
     from audiothinker.config import load_config
     from audiothinker.sft import SFTOptions, sft
 
@@ -77,6 +80,8 @@ def run_sft(recipes: Path, overrides: list[str], fractions: dict[str, float], fi
         return load_config(recipes / "sft.yaml", [*overrides, *extra])
 
     opts = SFTOptions(sum(fractions.values()) / len(fractions), "mixed", task_think_fractions=fractions)
+    if prompt_shares is not None:
+        opts = dataclasses.replace(opts, prompt_shares=prompt_shares)
     base = config()
     if not fix_steps:
         return str(sft(base, opts))
@@ -120,7 +125,7 @@ def _keys(plan: DemoPlan, seed: int, recipes: Path, judge: dict, overrides: list
     model = {"sizes": (plan.hidden, plan.layers, plan.audio_layers), "seed": seed}
     sft = {"data": data, "model": model, "steps": plan.sft_steps,
            "think_fractions": task_think_fractions(seed, plan.think_fractions),
-           "fix_steps": plan.sft_fix_steps, "recipe": text.get("sft.yaml")}
+           "fix_steps": plan.sft_fix_steps, "prompt_shares": plan.prompt_shares, "recipe": text.get("sft.yaml")}
     rl = {"sft": sft, "sizes": (plan.rl_steps, plan.rl_batch, plan.rl_generations, plan.rl_eval_steps,
                                 plan.rl_eval_items, plan.max_new_tokens), "recipe": text.get("rl.yaml"), "judge": judge,
           "overrides": overrides}
@@ -147,7 +152,7 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
     common = [f"seed={seed}", f"data.train_file={data['train']}"]
     sft_final = stages.run("cold start (SFT)", out / "sft", keys["sft"], run_sft, recipes, [
         f"output_dir={out / 'sft'}", f"model.name_or_path={model}", f"max_steps={plan.sft_steps}", *common,
-    ], task_think_fractions(seed, plan.think_fractions), plan.sft_fix_steps)
+    ], task_think_fractions(seed, plan.think_fractions), plan.sft_fix_steps, plan.prompt_shares)
     test = load_records(data["test"], "jsonl").records
     max_new = plan.max_new_tokens or _rl_settings(recipes).max_new_tokens
     ev = Evaluations(stages, out / "eval", test, judge, max_new, keys["eval"])

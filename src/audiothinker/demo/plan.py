@@ -58,17 +58,22 @@ class DemoPlan:
     """Completions per prompt (G)."""
     max_new_tokens: int | None = None
     """Completion limit of RL and evaluation; None: recipes/demo/rl.yaml's (room for the longest trace)."""
-    think_fractions: tuple[float, float] = (0.4, 0.9)
+    think_fractions: tuple[float, float] = (0.25, 0.75)
     """Cold start: chances of a think target under the adaptive prompt. Within each difficulty one task,
     drawn by the seed, gets the first and the other the second (`task_think_fractions`): the prompt-only
     model's choice depends on the question, as a real model's does, and is flat across difficulties in its
-    samples (seed 42: no-think 0.39 / 0.39 / 0.41 on easy / medium / hard). Not always greedily: the two hard
-    questions differ by one word, and at seed 42 the cold start learned 0.54 for the 0.4 one, so it thinks on
-    both greedily (the no-think targets read sampled completions). Chances of 0.1 and 0.4 (both below one
-    half, a low batch think rate lambda at RL's start) were measured at seed 42: the cold start's direct
-    answers to hard items rose to 67 % (more direct targets) and atar_cr_tr never took to thinking on them
-    (sampled no-think 84 / 98 % after 80 steps at lr 1e-4; at 3e-4, 80 / 99 %). One chance for every item
-    was measured to leave RL no question to build on: the choice fell to "no think" on every task alike."""
+    samples. Their mean, one half, is where RL's batch think rate lambda starts, and there ATAR's two gammas
+    are equal; with 0.4 / 0.9 (lambda 0.65-0.75 at the start) ATAR first pays every trace less and every
+    direct answer more, and the hard task at 0.4 followed the easy and medium ones to direct answers at five
+    of eight seeds. The hard task at 0.25 also lay less along the other tasks at its chance (cosine of the
+    first-tag gradients 0.69-0.79 at seeds 47 / 42 / 48, against 0.84-0.89 at 0.4). Chances of 0.1 and 0.4
+    were measured at seed 42: atar_cr_tr never took to thinking on hard items. One chance for every item was
+    measured to leave RL no question to build on: the choice fell to "no think" on every task alike."""
+    prompt_shares: tuple[float, float, float] = (0.65, 0.25, 0.10)
+    """Cold start: shares of the adaptive, think and no-think prompts among its micro-batches (`SFTOptions`).
+    The forced prompts' targets count toward each task's shape too: with 0.25 / 0.75 and these shares the
+    0.25 hard task gets about as many direct targets (59 % of its draws) as the 0.4 one did with 50 / 25 / 25
+    (55 %), so its direct answers are learned as well as before."""
 
 
 PLANS: dict[str, DemoPlan] = {
