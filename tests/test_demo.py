@@ -1,8 +1,12 @@
 """`audiothinker demo` end to end at the smallest size (no assertion on what it learns), and its target logic."""
 
+import io
 import json
+import os
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from audiothinker.demo import PLANS, PRESETS, PROMPTS, targets
 from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, spread
@@ -195,6 +199,14 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
         assert (out / preset / "final").is_dir() and (out / preset / "metrics.jsonl").is_file()
     assert "| target | measured | reached |" in capsys.readouterr().out
 
+    # The RL runs ran side by side (2 at a time on 2 CPUs); one at a time gives the same weights and figures.
+    assert main(["demo", "--plan", "smoke", "--out", str(tmp_path / "one"), "--jobs", "1"]) == 0
+    assert json.loads((tmp_path / "one" / "report.json").read_text())["summaries"] == data["summaries"]
+    for preset in PRESETS:
+        a, b = (load_file(str(d / preset / "final" / "model.safetensors")) for d in (out, tmp_path / "one"))
+        assert all(torch.equal(a[k], b[k]) for k in a), preset
+    capsys.readouterr()
+
     # A second run with the same plan reuses every stage and rewrites the report.
     assert main(["demo", "--plan", "smoke", "--out", str(out)]) == 0
     assert "reusing cold start" in capsys.readouterr().out
@@ -214,6 +226,34 @@ def test_demo_quick_finishes_and_writes_the_report(tmp_path):
     data = json.loads((out / "report.json").read_text())
     assert set(data["summaries"]) == {"cold_start", *PRESETS}
     assert (out / "report.md").stat().st_size > 0 and (out / "rl_curves.png").stat().st_size > 1000
+
+
+def _stage_pid(x):
+    return x * 2, os.getpid()
+
+
+def _stage_error(message):
+    raise ValueError(message)
+
+
+def test_parallel_stages_run_in_child_processes_reuse_stamps_and_raise_errors(tmp_path):
+    from rich.console import Console
+
+    from audiothinker.demo.plan import REUSED, StageJob, Stages
+
+    jobs = [StageJob(f"s{i}", tmp_path / f"s{i}", {"i": i}, _stage_pid, (i,)) for i in range(3)]
+    results = Stages(Console(file=io.StringIO())).run_parallel(jobs, 2)
+    assert [results[f"s{i}"][0] for i in range(3)] == [0, 2, 4]
+    pids = {results[f"s{i}"][1] for i in range(3)}
+    assert os.getpid() not in pids and len(pids) <= 2  # two worker processes served three stages
+    again = Stages(Console(file=io.StringIO()))
+    reused = again.run_parallel(jobs, 2)  # read back from the stamps (JSON: lists)
+    assert reused == {k: list(v) for k, v in results.items()} and all(k.endswith(REUSED) for k in again.timings)
+    bad = [StageJob("bad", tmp_path / "bad", {}, _stage_error, ("stage broke",)),
+           StageJob("ok", tmp_path / "ok", {}, _stage_pid, (1,))]
+    with pytest.raises(ValueError, match="stage broke"):
+        Stages(Console(file=io.StringIO())).run_parallel(bad, 2)
+    assert not (tmp_path / "bad" / "demo_stage.json").exists()  # a failed stage is not stamped: it reruns
 
 
 def test_seeds_must_be_positive(capsys):

@@ -45,8 +45,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from audiothinker.demo.plan import (PLANS, PRESETS, PROMPTS, RECIPES, TRACE_SHARES, DemoPlan, Stages,
-                                    reused_seconds, task_think_fractions)
+from audiothinker.demo.plan import (PLANS, PRESETS, PROMPTS, RECIPES, TRACE_SHARES, DemoPlan, StageJob, Stages,
+                                    available_cpus, reused_seconds, task_think_fractions)
 from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, targets
 from audiothinker.judge.base import JUDGE_BACKENDS
 
@@ -99,9 +99,10 @@ def run_rl(recipes: Path, preset: str, overrides: list[str]) -> str:
 
 
 def cpu_times() -> dict[str, float]:
-    """CPU time of this process and its threads so far (s): what the run costs, whatever else shares the CPUs."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return {"user": r.ru_utime, "sys": r.ru_stime}
+    """CPU time of this process, its threads and its finished child processes (the parallel RL runs) so far (s):
+    what the run costs, whatever else shares the CPUs."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"user": own.ru_utime + children.ru_utime, "sys": own.ru_stime + children.ru_stime}
 
 
 def _rl_settings(recipes: Path) -> Any:
@@ -135,8 +136,9 @@ def _keys(plan: DemoPlan, seed: int, recipes: Path, judge: dict, overrides: list
 
 def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = RECIPES,
          judge_backend: str = "rule", judge_base_url: str | None = None, judge_model: str | None = None,
-         overrides: list[str] | None = None, echo: bool = True) -> dict[str, Any]:
-    """Run every stage for one seed; returns report.json's content (with "report": the path of report.md)."""
+         overrides: list[str] | None = None, echo: bool = True, jobs: int = 1) -> dict[str, Any]:
+    """Run every stage for one seed; returns report.json's content (with "report": the path of report.md).
+    jobs: RL runs at a time (each in a forked process; 1: in turn, in this process)."""
     from rich.console import Console
 
     from audiothinker.data.loaders import load_records
@@ -162,11 +164,15 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
                f"rollout.max_new_tokens={max_new}",
                f"eval.eval_steps={plan.rl_eval_steps}", f"eval.file={data['test']}", f"eval.limit={plan.rl_eval_items}",
                *_judge_sets(judge_backend, judge_base_url, judge_model), *overrides]
+    # The RL runs read only the cold start, so they run side by side (`jobs` at a time, the longest first);
+    # their results do not depend on it (measured: the same weights with 1 or 2 torch threads).
+    quiet = ["log.progress=false"] if jobs > 1 else []  # the runs' progress: one bar each, drawn here
+    rl_jobs = [StageJob(f"RL: {p}", out / p, {**keys["rl"], "preset": p}, run_rl,
+                        (recipes, p, [f"output_dir={out / p}", *rl_sets, *quiet]), (out / p / "metrics.jsonl", plan.rl_steps))
+               for p in sorted(PRESETS, key=lambda p: p == "grpo")]  # grpo (short direct answers) last
+    finals = stages.run_parallel(rl_jobs, jobs)
     for preset in PRESETS:
-        rl_key = {**keys["rl"], "preset": preset}
-        final = stages.run(f"RL: {preset}", out / preset, rl_key, run_rl, recipes, preset,
-                           [f"output_dir={out / preset}", *rl_sets])
-        ev.preset(preset, final, rl_key)
+        ev.preset(preset, finals[f"RL: {preset}"], {**keys["rl"], "preset": preset})
     return _finish(out, plan_name, plan, seed, judge_backend, ev, stages, cpu0, echo, console)
 
 
@@ -226,6 +232,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--judge-model", default=None, help="judge model name as served (default Qwen/Qwen3-8B-Base)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of every RL config, e.g. --set train.beta=0.02 (repeatable)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="RL runs at a time, each in its own process with CPUs / N torch threads (default: the CPUs "
+                        "this process may use, at most the 5 presets; 1 runs them in turn)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -239,8 +248,11 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--recipes: {args.recipes} has no {name} (run from a source checkout or pass --recipes)")
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds: must be >= 1, got {args.seeds}")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs: must be >= 1, got {args.jobs}")
     kwargs = {"recipes": args.recipes, "judge_backend": backend, "judge_base_url": args.judge_base_url,
-              "judge_model": args.judge_model, "overrides": args.overrides}
+              "judge_model": args.judge_model, "overrides": args.overrides,
+              "jobs": args.jobs or min(available_cpus(), len(PRESETS))}
     if args.seeds:
         demo_seeds(Path(args.out), args.plan, [args.seed + k for k in range(args.seeds)], **kwargs)
     else:

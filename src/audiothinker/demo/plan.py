@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,21 +126,121 @@ class Stages:
         self.start = time.perf_counter()
 
     def run(self, name: str, directory: Path, key: dict[str, Any], fn, *args, **kwargs) -> Any:
-        stamp = directory / "demo_stage.json"
         key = json.loads(json.dumps(key, default=str))  # as it reads back from the stamp
+        saved = self._reuse(name, directory, key)
+        if saved is not None:
+            return saved["result"]
+        self._begin(name, directory)
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs)
+        return self._done(name, directory, key, result, time.perf_counter() - t0)
+
+    def run_parallel(self, jobs: list[StageJob], workers: int) -> dict[str, Any]:
+        """Stages that read nothing from one another, up to `workers` at a time, each in a forked process with
+        cpus // workers torch threads; {name: result}. A fork inherits this process's memos (the audio feature
+        caches the cold start filled). With workers <= 1, or one stage to run, they run here in turn.
+        A job's `progress` (file, total) is shown as a bar: the file's line count of `total`."""
+        results: dict[str, Any] = {}
+        pending = []
+        for job in jobs:
+            key = json.loads(json.dumps(job.key, default=str))
+            saved = self._reuse(job.name, job.directory, key)
+            if saved is not None:
+                results[job.name] = saved["result"]
+            else:
+                pending.append(dataclasses.replace(job, key=key))
+        import multiprocessing
+
+        workers = min(workers, len(pending))
+        if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():  # Windows: no fork
+            for job in pending:
+                results[job.name] = self.run(job.name, job.directory, job.key, job.fn, *job.args)
+            return results
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        for job in pending:
+            self._begin(job.name, job.directory, announce=False)
+        elapsed = time.perf_counter() - self.start
+        self.console.rule(f"[bold]{len(pending)} stages side by side[/]  ({workers} at a time; "
+                          f"demo time {elapsed / 60:.1f} min)")
+        threads = max(1, available_cpus() // workers)
+        bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=self.console)
+        tasks = {j.name: bars.add_task(j.name, total=j.progress[1] if j.progress else 1) for j in pending}
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_threads, initargs=(threads,))
+        try:  # the workers fork here, before the bars' refresh thread starts
+            running = {j.name: (j, pool.apply_async(_timed, (j.fn, *j.args))) for j in pending}
+            with bars:
+                while running:
+                    time.sleep(0.5)
+                    for name, (job, res) in list(running.items()):
+                        if job.progress and job.progress[0].is_file():
+                            bars.update(tasks[name], completed=sum(1 for _ in job.progress[0].open()))
+                        if res.ready():
+                            del running[name]
+                            result, seconds = res.get()  # a stage's error is raised here, with its own type
+                            bars.update(tasks[name], completed=job.progress[1] if job.progress else 1)
+                            results[name] = self._done(name, job.directory, job.key, result, seconds)
+            pool.close()
+        finally:
+            pool.terminate()  # after an error (or Ctrl-C) the other stages stop at once
+            pool.join()
+        return results
+
+    def _reuse(self, name: str, directory: Path, key: Any) -> dict[str, Any] | None:
+        """The stamp of a finished stage made with `key` (its time recorded as reused), else None."""
+        stamp = directory / "demo_stage.json"
         if stamp.is_file():
             saved = json.loads(stamp.read_text())
             if saved.get("key") == key:
                 self.console.print(f"[dim]reusing {name} ({directory})[/]")
                 self.timings[f"{name}{REUSED}"] = saved.get("seconds", 0.0)
-                return saved["result"]
+                return saved
+        return None
+
+    def _begin(self, name: str, directory: Path, announce: bool = True) -> None:
         if directory.exists():
             shutil.rmtree(directory)  # a half-done stage (or another setting's) must not leak into this one
         directory.mkdir(parents=True)
-        elapsed = time.perf_counter() - self.start
-        self.console.rule(f"[bold]{name}[/]  (demo time {elapsed / 60:.1f} min)")
-        t0 = time.perf_counter()
-        result = fn(*args, **kwargs)
-        self.timings[name] = time.perf_counter() - t0
-        stamp.write_text(json.dumps({"key": key, "result": result, "seconds": self.timings[name]}, default=str))
+        if announce:
+            elapsed = time.perf_counter() - self.start
+            self.console.rule(f"[bold]{name}[/]  (demo time {elapsed / 60:.1f} min)")
+
+    def _done(self, name: str, directory: Path, key: Any, result: Any, seconds: float) -> Any:
+        self.timings[name] = seconds
+        (directory / "demo_stage.json").write_text(
+            json.dumps({"key": key, "result": result, "seconds": seconds}, default=str))
         return result
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """One stage for `Stages.run_parallel`: `fn(*args)` must be picklable by reference (a module-level function)."""
+
+    name: str
+    directory: Path
+    key: Any
+    fn: Callable[..., Any]
+    args: tuple = ()
+    progress: tuple[Path, int] | None = None
+    """(file, total): the stage's progress is the file's line count (e.g. an RL run's metrics.jsonl, one line a step)."""
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS tells it, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _worker_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - t0
