@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,7 +139,8 @@ class Stages:
     def run_parallel(self, jobs: list[StageJob], workers: int) -> dict[str, Any]:
         """Stages that read nothing from one another, up to `workers` at a time, each in a forked process with
         cpus // workers torch threads; {name: result}. A fork inherits this process's memos (the audio feature
-        caches the cold start filled). With workers <= 1, or one stage to run, they run here in turn.
+        caches the cold start filled). With workers <= 1, one stage to run, or off Linux (macOS and Windows
+        do not fork safely), they run here in turn.
         A job's `progress` (file, total) is shown as a bar: the file's line count of `total`."""
         results: dict[str, Any] = {}
         pending = []
@@ -152,7 +154,7 @@ class Stages:
         import multiprocessing
 
         workers = min(workers, len(pending))
-        if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():  # Windows: no fork
+        if workers <= 1 or not sys.platform.startswith("linux"):  # fork after torch is safe on Linux only
             for job in pending:
                 results[job.name] = self.run(job.name, job.directory, job.key, job.fn, *job.args)
             return results
