@@ -261,6 +261,8 @@ def test_seeds_must_be_positive(capsys):
 
     assert main(["demo", "--seeds", "0", "--plan", "smoke"]) == 2
     assert "--seeds" in capsys.readouterr().err
+    assert main(["demo", "--jobs", "0", "--plan", "smoke"]) == 2
+    assert "--jobs: must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_seeds_report_lists_each_target_per_seed(tmp_path, monkeypatch):
