@@ -68,20 +68,19 @@ def make_model(out: Path, plan: DemoPlan, seed: int) -> str:
                                       audio_layers=plan.audio_layers))
 
 
-def run_sft(recipes: Path, overrides: list[str], fractions: dict[str, float], fix_steps: int = 0,
-            prompt_shares: tuple[float, float, float] | None = None) -> str:
+def run_sft(recipes: Path, overrides: list[str], fractions: dict[str, float], fix_steps: int,
+            prompt_shares: tuple[float, float, float]) -> str:
     """The cold start; with fix_steps, in two phases: the mixed traces (flawed and inconsistent ones included)
     to <output_dir>/mixed, then `fix_steps` more with the flawed traces fixed to <output_dir>/final.
-    prompt_shares: the mixed prompts' (adaptive, think, no_think) shares (None: SFTOptions's default)."""
+    prompt_shares: the mixed prompts' (adaptive, think, no_think) shares."""
     from audiothinker.config import load_config
     from audiothinker.sft import SFTOptions, sft
 
     def config(*extra: str) -> Any:
         return load_config(recipes / "sft.yaml", [*overrides, *extra])
 
-    opts = SFTOptions(sum(fractions.values()) / len(fractions), "mixed", task_think_fractions=fractions)
-    if prompt_shares is not None:
-        opts = dataclasses.replace(opts, prompt_shares=prompt_shares)
+    opts = SFTOptions(sum(fractions.values()) / len(fractions), "mixed", task_think_fractions=fractions,
+                      prompt_shares=prompt_shares)
     base = config()
     if not fix_steps:
         return str(sft(base, opts))
@@ -90,11 +89,15 @@ def run_sft(recipes: Path, overrides: list[str], fractions: dict[str, float], fi
                    dataclasses.replace(opts, fix_flawed=True)))
 
 
-def run_rl(recipes: Path, preset: str, overrides: list[str]) -> str:
+def run_rl(recipes: Path, preset: str, overrides: list[str], progress: bool = True) -> str:
+    """One preset's GRPO run; progress=False: no progress bar of its own (a side-by-side run, whose bar the
+    demo draws)."""
     from audiothinker.config import load_config
     from audiothinker.trainer.grpo import train
 
-    cfg = load_config(recipes / "rl.yaml", [f"reward.preset={preset}", f"eval.prompt={PROMPTS[preset]}", *overrides])
+    quiet = [] if progress else ["log.progress=false"]
+    cfg = load_config(recipes / "rl.yaml",
+                      [f"reward.preset={preset}", f"eval.prompt={PROMPTS[preset]}", *overrides, *quiet])
     return str(train(cfg))
 
 
@@ -166,9 +169,9 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
                *_judge_sets(judge_backend, judge_base_url, judge_model), *overrides]
     # The RL runs read only the cold start, so they run side by side (`jobs` at a time, the longest first);
     # their results do not depend on it (measured: the same weights with 1 or 2 torch threads).
-    quiet = ["log.progress=false"] if jobs > 1 else []  # the runs' progress: one bar each, drawn here
     rl_jobs = [StageJob(f"RL: {p}", out / p, {**keys["rl"], "preset": p}, run_rl,
-                        (recipes, p, [f"output_dir={out / p}", *rl_sets, *quiet]), (out / p / "metrics.jsonl", plan.rl_steps))
+                        (recipes, p, [f"output_dir={out / p}", *rl_sets]), (out / p / "metrics.jsonl", plan.rl_steps),
+                        worker_kwargs={"progress": False})
                for p in sorted(PRESETS, key=lambda p: p == "grpo")]  # grpo (short direct answers) last
     finals = stages.run_parallel(rl_jobs, jobs)
     for preset in PRESETS:

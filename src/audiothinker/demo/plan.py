@@ -131,6 +131,9 @@ class Stages:
         saved = self._reuse(name, directory, key)
         if saved is not None:
             return saved["result"]
+        return self._run_here(name, directory, key, fn, args, kwargs)
+
+    def _run_here(self, name: str, directory: Path, key: Any, fn, args: tuple, kwargs: dict) -> Any:
         self._begin(name, directory)
         t0 = time.perf_counter()
         result = fn(*args, **kwargs)
@@ -151,13 +154,13 @@ class Stages:
                 results[job.name] = saved["result"]
             else:
                 pending.append(dataclasses.replace(job, key=key))
-        import multiprocessing
-
         workers = min(workers, len(pending))
         if workers <= 1 or not sys.platform.startswith("linux"):  # fork after torch is safe on Linux only
             for job in pending:
-                results[job.name] = self.run(job.name, job.directory, job.key, job.fn, *job.args)
+                results[job.name] = self._run_here(job.name, job.directory, job.key, job.fn, job.args, {})
             return results
+        import multiprocessing
+
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         for job in pending:
@@ -171,7 +174,7 @@ class Stages:
         tasks = {j.name: bars.add_task(j.name, total=j.progress[1] if j.progress else 1) for j in pending}
         pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_threads, initargs=(threads,))
         try:  # the workers fork here, before the bars' refresh thread starts
-            running = {j.name: (j, pool.apply_async(_timed, (j.fn, *j.args))) for j in pending}
+            running = {j.name: (j, pool.apply_async(_timed, (j.fn, *j.args), j.worker_kwargs)) for j in pending}
             with bars:
                 while running:
                     time.sleep(0.5)
@@ -226,6 +229,9 @@ class StageJob:
     args: tuple = ()
     progress: tuple[Path, int] | None = None
     """(file, total): the stage's progress is the file's line count (e.g. an RL run's metrics.jsonl, one line a step)."""
+    worker_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Keyword arguments of `fn` when it runs in a worker process (e.g. no progress bar of its own: the bar is
+    drawn by the parent from `progress`)."""
 
 
 def available_cpus() -> int:
@@ -242,7 +248,7 @@ def _worker_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
     t0 = time.perf_counter()
-    result = fn(*args)
+    result = fn(*args, **kwargs)
     return result, time.perf_counter() - t0
