@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -214,6 +215,21 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
     first = data["timings"]
     assert timings["cold start (SFT) (reused: its first run's time)"] == pytest.approx(first["cold start (SFT)"])
     assert "Reused stages took" in (out / "report.md").read_text()
+
+    # An RL setting changed in rl.yaml reruns RL and the presets' evaluations, and reuses the cold start and its
+    # evaluations.
+    from audiothinker.demo.plan import RECIPES
+
+    recipes = tmp_path / "recipes"
+    shutil.copytree(RECIPES, recipes)
+    rl = recipes / "rl.yaml"
+    rl.write_text(rl.read_text().replace("  beta: 0.04\n", "  beta: 0.02\n"))
+    assert "beta: 0.02" in rl.read_text()
+    assert main(["demo", "--plan", "smoke", "--out", str(out), "--recipes", str(recipes)]) == 0
+    printed = capsys.readouterr().out
+    for stage in ("cold start (SFT)", "eval: cold_start", "eval: cold start, forced modes"):
+        assert f"reusing {stage}" in printed, stage
+    assert "reusing RL" not in printed and "reusing eval: atar" not in printed
 
 
 @pytest.mark.slow

@@ -133,8 +133,9 @@ def _keys(plan: DemoPlan, seed: int, recipes: Path, judge: dict, overrides: list
     rl = {"sft": sft, "sizes": (plan.rl_steps, plan.rl_batch, plan.rl_generations, plan.rl_eval_steps,
                                 plan.rl_eval_items, plan.max_new_tokens), "recipe": text.get("rl.yaml"), "judge": judge,
           "overrides": overrides}
-    return {"data": data, "model": model, "sft": sft, "rl": rl,
-            "eval": {"data": data, "judge": judge, "recipe": text.get("rl.yaml")}}
+    # The held-out evaluations read rl.yaml only for the completion limit, which `Evaluations` keys on itself:
+    # an RL setting changed reruns RL and the presets' evaluations, not the cold start's.
+    return {"data": data, "model": model, "sft": sft, "rl": rl, "eval": {"data": data, "judge": judge}}
 
 
 def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = RECIPES,
