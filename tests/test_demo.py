@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from audiothinker.demo import PLANS, PRESETS, PROMPTS, targets
+from audiothinker.demo.plan import RECIPES
 from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, spread
 
 LEVELS = ("easy", "medium", "hard")
@@ -218,8 +219,6 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
 
     # An RL setting changed in rl.yaml reruns RL and the presets' evaluations, and reuses the cold start and its
     # evaluations.
-    from audiothinker.demo.plan import RECIPES
-
     recipes = tmp_path / "recipes"
     shutil.copytree(RECIPES, recipes)
     rl = recipes / "rl.yaml"
