@@ -10,7 +10,8 @@ import math
 import pytest
 import torch
 
-from audiothinker.algos import LOSS_TYPES, group_advantages, k3_kl, policy_loss, reduce_loss, selective_log_softmax
+from audiothinker.algos import (LOSS_TYPES, decision_positions, group_advantages, k3_kl, mode_split_advantages,
+                                policy_loss, reduce_loss, selective_log_softmax, within_mode_advantages)
 
 LN2 = math.log(2.0)
 
@@ -79,6 +80,70 @@ def test_advantage_bad_inputs():
         group_advantages(torch.zeros(4), 3)
     with pytest.raises(ValueError):
         group_advantages(torch.zeros(2, 2), 2)
+
+
+# ---- mode-split advantages (train.mode_advantage: split) ---------------------------------------
+
+# One group of four: two traces (rewards 3.0, 2.4), two direct answers (0.1, 3.3); then a group of traces only.
+SPLIT_R = torch.tensor([3.0, 2.4, 0.1, 3.3, 1.0, 2.0, 1.0, 1.0])
+SPLIT_THINK = torch.tensor([True, True, False, False, True, True, True, True])
+# Token ids: traces open with (5, 7), direct answers with (5, 6); they first differ at position 1.
+SPLIT_IDS = torch.tensor([[5, 7, 8, 1], [5, 7, 9, 2], [5, 6, 3, 0], [5, 6, 3, 3],
+                          [5, 7, 1, 1], [5, 7, 1, 2], [5, 7, 1, 3], [5, 7, 2, 2]])
+
+
+def test_within_mode_advantages_by_hand():
+    # group 1: trace mean (3.0 + 2.4) / 2 = 2.7 -> +0.3, -0.3; direct mean (0.1 + 3.3) / 2 = 1.7 -> -1.6, +1.6
+    # group 2 (one mode): mean 1.25 -> -0.25, +0.75, -0.25, -0.25, as group_advantages
+    adv = within_mode_advantages(SPLIT_R, SPLIT_THINK, 4, "none")
+    assert adv.tolist() == pytest.approx([0.3, -0.3, -1.6, 1.6, -0.25, 0.75, -0.25, -0.25], abs=1e-6)
+    assert adv[4:].tolist() == pytest.approx(group_advantages(SPLIT_R, 4, "none")[4:].tolist(), abs=1e-6)
+
+
+def test_within_mode_advantages_share_the_group_divisor():
+    # "group": each group's std divides both the group and the within-mode advantages alike
+    whole, within = group_advantages(SPLIT_R, 4, "group"), within_mode_advantages(SPLIT_R, SPLIT_THINK, 4, "group")
+    ratio = whole[:4] / group_advantages(SPLIT_R, 4, "none")[:4]
+    assert (within[:4] / within_mode_advantages(SPLIT_R, SPLIT_THINK, 4, "none")[:4]).tolist() == pytest.approx(
+        ratio.tolist(), rel=1e-6)
+
+
+def test_a_completion_alone_in_its_mode_gets_no_content_advantage():
+    # one direct answer among three traces: nothing of its mode to compare its content with
+    adv = within_mode_advantages(torch.tensor([1.0, 0.0, 1.0, 2.0]), torch.tensor([True, True, True, False]), 4, "none")
+    assert adv.tolist() == pytest.approx([1 / 3, -2 / 3, 1 / 3, 0.0], abs=1e-6)
+    with pytest.raises(ValueError, match="thinks"):
+        within_mode_advantages(torch.zeros(4), torch.zeros(3, dtype=torch.bool), 4)
+
+
+def test_decision_positions_by_hand():
+    # group 1: traces and direct answers first differ at position 1; group 2 has one mode: -1
+    assert decision_positions(SPLIT_IDS, SPLIT_THINK, 4).tolist() == [1, 1, 1, 1, -1, -1, -1, -1]
+    # the latest first difference with any completion of the other mode: a direct answer that starts
+    # (5, 7, 4) like the traces differs from them at position 2
+    ids = SPLIT_IDS[:4].clone()
+    ids[3] = torch.tensor([5, 7, 4, 4])
+    assert decision_positions(ids, SPLIT_THINK[:4], 4).tolist() == [2, 2, 1, 2]
+
+
+def test_mode_split_advantages_by_hand():
+    whole = group_advantages(SPLIT_R, 4, "none")  # group 1: mean 2.2 -> [0.8, 0.2, -2.1, 1.1]
+    within = within_mode_advantages(SPLIT_R, SPLIT_THINK, 4, "none")
+    adv = mode_split_advantages(whole, within, decision_positions(SPLIT_IDS, SPLIT_THINK, 4), 4)
+    torch.testing.assert_close(adv[:4], torch.tensor([[0.8, 0.8, 0.3, 0.3], [0.2, 0.2, -0.3, -0.3],
+                                                      [-2.1, -2.1, -1.6, -1.6], [1.1, 1.1, 1.6, 1.6]]))
+    # one mode: every token the group advantage, as without the split
+    torch.testing.assert_close(adv[4:], whole[4:, None].expand(4, 4))
+    # The decision token's gradient over the group is unchanged; after it, each mode's advantages sum to 0.
+    assert adv[:2, 2:].sum().item() == pytest.approx(0.0, abs=1e-6)
+    assert adv[2:4, 2:].sum().item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_policy_loss_takes_per_token_advantages():
+    logp = torch.randn(2, 3).requires_grad_()
+    adv = torch.tensor([[0.5, 0.5, -1.0], [2.0, 0.0, 1.0]])
+    policy_loss(logp, logp.detach(), adv).per_token_loss.sum().backward()
+    torch.testing.assert_close(logp.grad, -adv)
 
 
 # ---- k3 KL ------------------------------------------------------------------------------------

@@ -128,6 +128,7 @@ def test_section_given_a_scalar(tmp_path):
         ("model.dtype=int8", "model.dtype"),
         ("judge.backend=gpt", "judge.backend"),
         ("eval.prompt=cot", "eval.prompt"),
+        ("train.mode_advantage=token", "train.mode_advantage"),
     ],
 )
 def test_choices_are_validated(override, key):

@@ -219,6 +219,27 @@ def test_two_passes_reuse_the_first_pass_log_probs_exactly(runs, monkeypatch):
     assert max(m["clip_ratio/region"] for m in _read_jsonl(runs / "reused" / "metrics.jsonl")) > 0
 
 
+def test_mode_split_gives_per_token_advantages_and_equals_sequence_on_one_mode(runs, monkeypatch):
+    """train.mode_advantage=split hands the loss [B*G, C] advantages; where every group has one mode (the random
+    tiny policy writes no <think>), they are the sequence advantages and the weights are the same."""
+    import audiothinker.trainer.step as step
+    from audiothinker.trainer.grpo import train
+
+    real, seen = step.split_by_mode, []
+
+    def spy(advantages, rewards, thinks, ids, *a):
+        out = real(advantages, rewards, thinks, ids, *a)
+        seen.append((tuple(out.shape), tuple(ids.shape), any(thinks)))
+        return out
+
+    monkeypatch.setattr(step, "split_by_mode", spy)
+    small = ["max_steps=2", "save_steps=0", "train.learning_rate=1e-2", "log.report_to=[jsonl]"]
+    split = train(_cfg(runs / "split", *small, "train.mode_advantage=split"))
+    assert len(seen) == 2 and all(out == ids and not thinks for out, ids, thinks in seen)
+    a, b = _weights(split), _weights(train(_cfg(runs / "sequence", *small)))
+    assert [k for k in a if not torch.allclose(a[k], b[k], atol=1e-6)] == []
+
+
 def test_cli_names_an_unknown_key(capsys):
     rc = main(["train", "--config", str(RECIPE), "--set", "train.bta=1"])
     assert rc == 2

@@ -132,6 +132,11 @@ class TrainConfig:
     """grpo (per-sequence mean) | dr_grpo (sum / (B*max_new_tokens)) | dapo (token mean over global batch) | bnpo (token mean over local batch)."""
     scale_rewards: str = "group"
     """Advantage scaling: group (std of the group) | batch (std of the batch) | none."""
+    mode_advantage: str = "sequence"
+    """sequence: every token of a completion gets its advantage (GRPO). split [ours]: the tokens up to the one
+    that picks think or answer get it; the tokens after it get the advantage within the completion's mode
+    (centred on the group's completions of that mode), so what a mode pays on average moves the choice of
+    mode, not the content of the traces (algos.advantages.mode_split_advantages)."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm (0 = off)."""
     weight_decay: float = 0.0
@@ -242,6 +247,7 @@ _CHOICES: dict[str, tuple[str, ...] | Callable[[], tuple[str, ...]]] = {
     "train.loss_type": _registry("audiothinker.algos.losses", "loss_type_names"),
     "train.scale_rewards": _registry("audiothinker.algos.advantages", "scale_names"),
     "train.lr_scheduler": ("constant", "linear", "cosine"),
+    "train.mode_advantage": ("sequence", "split"),
     "reward.preset": PRESETS,  # the registries: `rewards.register_preset`, `judge.register_backend`
     "judge.backend": lambda: tuple(sorted(JUDGE_BACKENDS)),
     "eval.prompt": ("adaptive", "think", "no_think"),
@@ -474,7 +480,7 @@ def reference(cls: type = Config, prefix: str = "") -> list[tuple[str, str, str]
     body = tree.body[0].body  # type: ignore[attr-defined]
     for node, nxt in zip(body, body[1:]):
         if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            docs[node.target.id] = str(nxt.value.value)  # type: ignore[union-attr]
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())  # type: ignore[union-attr]  # one table line
     rows = []
     hints = typing.get_type_hints(cls)
     default = cls()

@@ -1,6 +1,7 @@
 """GRPO math: advantages, log-probs, policy loss and its reductions. Pure tensor functions."""
 
-from audiothinker.algos.advantages import SCALES, group_advantages, register_scale
+from audiothinker.algos.advantages import (SCALES, decision_positions, group_advantages, mode_split_advantages,
+                                          register_scale, within_mode_advantages)
 from audiothinker.algos.logprobs import selective_log_softmax
 from audiothinker.algos.losses import (
     LOSS_TYPES,
@@ -19,11 +20,14 @@ __all__ = [
     "SCALES",
     "get_loss_type",
     "global_token_normaliser",
+    "decision_positions",
     "group_advantages",
     "k3_kl",
+    "mode_split_advantages",
     "policy_loss",
     "reduce_loss",
     "register_loss_type",
     "register_scale",
     "selective_log_softmax",
+    "within_mode_advantages",
 ]

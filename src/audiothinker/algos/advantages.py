@@ -77,3 +77,61 @@ def group_advantages(
     if std is not None:
         centred = centred / (std + eps)
     return centred.reshape(-1)  # [N]
+
+
+def within_mode_advantages(
+    rewards: torch.Tensor, thinks: torch.Tensor, group_size: int, scale: str = "group", eps: float = 1e-4,
+    batch_rewards: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Rewards centred on the mean of their group's completions of the same mode (think or not), divided
+    by the divisor `group_advantages` uses. [N]; a completion alone in its mode in its group gets 0.
+
+    rewards, thinks: [N], group by group (thinks: bool).
+    """
+    if thinks.shape != rewards.shape:
+        raise ValueError(f"thinks of shape {tuple(thinks.shape)} do not match rewards of shape {tuple(rewards.shape)}")
+    grouped = rewards.view(-1, group_size)  # [B, G]
+    modes = thinks.view(-1, group_size).bool()  # [B, G]
+    centred = torch.zeros_like(grouped)
+    for mode in (modes, ~modes):
+        w = mode.to(grouped.dtype)
+        mean = (grouped * w).sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp(min=1.0)  # [B, 1]
+        centred = torch.where(mode, grouped - mean, centred)
+    same = (grouped == grouped[:, :1]).all(dim=1, keepdim=True)  # as group_advantages: exact zeros
+    centred = centred.masked_fill(same, 0.0)
+    std = SCALES[scale](grouped, rewards if batch_rewards is None else batch_rewards)
+    if std is not None:
+        centred = centred / (std + eps)
+    return centred.reshape(-1)
+
+
+def decision_positions(completion_ids: torch.Tensor, thinks: torch.Tensor, group_size: int) -> torch.Tensor:
+    """The position of the token that decides each completion's mode: the last position at which it first
+    differs from a completion of the other mode in its group (with `<think>` / `<answer>` openings, the
+    token after their shared prefix). [N] long; -1 where the group has one mode only.
+
+    completion_ids: [N, T]; thinks: [N] bool, group by group.
+    """
+    n, t = completion_ids.shape
+    ids = completion_ids.view(-1, group_size, t)  # [B, G, T]
+    modes = thinks.view(-1, group_size).bool()  # [B, G]
+    differs = ids.unsqueeze(2) != ids.unsqueeze(1)  # [B, G, G, T]
+    any_diff = differs.any(-1)
+    first = torch.where(any_diff, differs.int().argmax(-1), torch.full_like(any_diff, t - 1, dtype=torch.long))
+    other = modes.unsqueeze(2) != modes.unsqueeze(1)  # [B, G, G]: j is of the other mode than i
+    pos = torch.where(other, first, torch.full_like(first, -1)).amax(-1)  # [B, G]
+    return pos.reshape(n)
+
+
+def mode_split_advantages(
+    advantages: torch.Tensor, within: torch.Tensor, decision: torch.Tensor, length: int
+) -> torch.Tensor:
+    """Per-token advantages [N, length]: the group advantage up to and including the decision token, the
+    within-mode advantage after it (a completion whose group has one mode: the group advantage throughout,
+    which is then its within-mode one).
+
+    So the payoff of a mode as a whole (its mean against the group's) moves only the tokens that choose
+    the mode, and the tokens after them are weighed against completions of their own mode alone.
+    """
+    positions = torch.arange(length, device=advantages.device).unsqueeze(0)  # [1, T]
+    return torch.where(positions <= decision.unsqueeze(1), advantages.unsqueeze(1), within.unsqueeze(1))

@@ -32,11 +32,12 @@ def policy_loss(
 ) -> PolicyLossOutput:
     """Per-token loss  -min(r A, clip(r, 1-eps, 1+eps_high) A) + beta * KL_k3.
 
-    logp, old_logp, ref_logp: [N, T] token log-probs; advantages: [N] (one per completion).
+    logp, old_logp, ref_logp: [N, T] token log-probs; advantages: [N] (one per completion) or [N, T] (one
+    per token, `train.mode_advantage: split`).
     """
     eps_high = epsilon if epsilon_high is None else epsilon_high
     ratio = torch.exp(logp - old_logp)  # [N, T]
-    adv = advantages.unsqueeze(1)  # [N, 1]
+    adv = advantages.unsqueeze(1) if advantages.ndim == 1 else advantages  # [N, 1] or [N, T]
     surrogate = ratio * adv
     clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + eps_high) * adv
     per_token = -torch.min(surrogate, clipped)  # [N, T]

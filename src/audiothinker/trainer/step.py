@@ -18,7 +18,8 @@ from typing import Callable
 
 import torch
 
-from audiothinker.algos import get_loss_type, global_token_normaliser, group_advantages, policy_loss, reduce_loss
+from audiothinker.algos import (decision_positions, get_loss_type, global_token_normaliser, group_advantages,
+                                mode_split_advantages, policy_loss, reduce_loss, within_mode_advantages)
 from audiothinker.algos.importance import logprob_gap, tis_weights
 from audiothinker.algos.optim import backward_and_step, build_optimizer
 from audiothinker.config import Config
@@ -138,7 +139,11 @@ def grpo_step(
         scored = ctx.score(records, rollout.texts, step)
         rewards = torch.tensor(scored.total, dtype=torch.float32, device=acc.device)  # [B*G]
         # Groups live on one process; the "batch" scale reads the global batch's rewards.
-        advantages = group_advantages(rewards, G, cfg.train.scale_rewards, batch_rewards=ctx.dist.gather(rewards))  # [B*G]
+        batch_rewards = ctx.dist.gather(rewards)
+        advantages = group_advantages(rewards, G, cfg.train.scale_rewards, batch_rewards=batch_rewards)  # [B*G]
+        if cfg.train.mode_advantage == "split":
+            advantages = split_by_mode(advantages, rewards, scored.think, rollout.completion_ids, G,
+                                       cfg.train.scale_rewards, batch_rewards)  # [B*G, C]
     micro = [(slice_batch(batch, a, a + bs), slice(a * G, (a + bs) * G)) for a in range(0, len(records), bs)]
     with timer("ref_old_logp"), torch.no_grad():
         ref_logps = [_ref_logp(acc, ctx.scorer, ctx.ref_scorer, cfg, mb, rollout, sl, G) for mb, sl in micro]
@@ -157,6 +162,15 @@ def grpo_step(
             acc, ctx.scorer, ctx.optimizer, ctx.scheduler, cfg, micro, rollout, advantages, ref_logps, old_logps, num_items
         )
     return StepResult(batch, rollout, scored, stats, records, skips)
+
+
+def split_by_mode(advantages: torch.Tensor, rewards: torch.Tensor, thinks: list[bool], completion_ids: torch.Tensor,
+                  group_size: int, scale: str, batch_rewards: torch.Tensor) -> torch.Tensor:
+    """`train.mode_advantage: split`: per-token advantages [N, C] (algos.advantages.mode_split_advantages)."""
+    modes = torch.tensor(thinks, dtype=torch.bool, device=rewards.device)
+    within = within_mode_advantages(rewards, modes, group_size, scale, batch_rewards=batch_rewards)
+    decision = decision_positions(completion_ids, modes, group_size)
+    return mode_split_advantages(advantages, within, decision, completion_ids.size(1))
 
 
 def separate_old_logps(micro_batches: int, accumulation: int, iterations: int, calls_before: int = 0) -> list[bool]:
