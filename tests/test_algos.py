@@ -329,3 +329,32 @@ def test_tis_weights_truncate_at_the_cap_without_gradient():
     w = tis_weights(old, sampler, cap=2.0)
     assert w.tolist()[0] == pytest.approx([1.0, 2.0, math.exp(-2.0)])  # e^1 = 2.72 capped at 2
     assert not w.requires_grad
+
+
+# ---- learning-rate schedule -------------------------------------------------------------------
+
+
+def _lrs(steps: int, **train) -> list[float]:
+    from audiothinker.algos.optim import build_optimizer
+    from audiothinker.config import TrainConfig
+
+    opt, sched = build_optimizer(torch.nn.Linear(2, 2), TrainConfig(learning_rate=2e-4, **train), steps)
+    out = []
+    for _ in range(steps):
+        out.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_warmup_stable_decay_is_constant_then_linear_to_zero():
+    # 8 steps, decay over the last 4: 2e-4 for steps 0-3, then 2e-4 x (4 - k) / 4 for k = 0..3
+    assert _lrs(8, lr_scheduler="warmup_stable_decay", lr_decay_steps=4) == pytest.approx(
+        [2e-4] * 4 + [2e-4, 1.5e-4, 1e-4, 0.5e-4])
+    assert _lrs(4) == pytest.approx([2e-4] * 4)  # constant
+
+
+@pytest.mark.parametrize("decay", [0, 9])
+def test_warmup_stable_decay_needs_decay_steps_within_the_run(decay):
+    with pytest.raises(ValueError, match="train.lr_decay_steps"):
+        _lrs(8, lr_scheduler="warmup_stable_decay", lr_decay_steps=decay, warmup_steps=0 if decay else 1)

@@ -195,3 +195,9 @@ def test_to_dict_round_trips_through_overrides(tmp_path):
     cfg = load_config(overrides=["train.beta=0.5", "model.lora=true"])
     path = _write(tmp_path, yaml.safe_dump(to_dict(cfg)))
     assert load_config(path) == cfg
+
+
+def test_warmup_stable_decay_needs_decay_steps():
+    with pytest.raises(ConfigError, match="train.lr_decay_steps: must be >= 1 with train.lr_scheduler=warmup_stable_decay"):
+        load_config(overrides=["train.lr_scheduler=warmup_stable_decay"])
+    assert load_config(overrides=["train.lr_scheduler=warmup_stable_decay", "train.lr_decay_steps=4"]).train.lr_decay_steps == 4

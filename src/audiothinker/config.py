@@ -144,7 +144,9 @@ class TrainConfig:
     warmup_steps: int = 0
     """Linear warm-up steps."""
     lr_scheduler: str = "constant"
-    """constant | linear | cosine (after warm-up)."""
+    """constant | linear | cosine (after warm-up) | warmup_stable_decay (constant, then linear to 0 over lr_decay_steps)."""
+    lr_decay_steps: int = 0
+    """warmup_stable_decay: optimizer steps of the final decay (steps x num_iterations count)."""
 
 
 @dataclass
@@ -246,7 +248,7 @@ _CHOICES: dict[str, tuple[str, ...] | Callable[[], tuple[str, ...]]] = {
     "data.on_error": ("raise", "skip"),
     "train.loss_type": _registry("audiothinker.algos.losses", "loss_type_names"),
     "train.scale_rewards": _registry("audiothinker.algos.advantages", "scale_names"),
-    "train.lr_scheduler": ("constant", "linear", "cosine"),
+    "train.lr_scheduler": ("constant", "linear", "cosine", "warmup_stable_decay"),
     "train.mode_advantage": ("sequence", "split"),
     "reward.preset": PRESETS,  # the registries: `rewards.register_preset`, `judge.register_backend`
     "judge.backend": lambda: tuple(sorted(JUDGE_BACKENDS)),
@@ -338,7 +340,7 @@ def _check_ranges(cfg: Config) -> None:
         ("train.num_iterations", c.train.num_iterations, ">=1"), ("train.epsilon", c.train.epsilon, "[0..1)"),
         ("train.epsilon_high", c.train.epsilon_high, ">=0"), ("train.beta", c.train.beta, ">=0"),
         ("train.max_grad_norm", c.train.max_grad_norm, ">=0"), ("train.weight_decay", c.train.weight_decay, ">=0"),
-        ("train.warmup_steps", c.train.warmup_steps, ">=0"),
+        ("train.warmup_steps", c.train.warmup_steps, ">=0"), ("train.lr_decay_steps", c.train.lr_decay_steps, ">=0"),
         ("judge.max_concurrency", c.judge.max_concurrency, ">=1"), ("judge.timeout", c.judge.timeout, ">0"),
         ("judge.max_retries", c.judge.max_retries, ">=0"), ("judge.retry_backoff", c.judge.retry_backoff, ">=0"),
         ("judge.logprobs", c.judge.logprobs, ">=0"), ("judge.max_down_steps", c.judge.max_down_steps, ">=0"),
@@ -372,6 +374,9 @@ def validate(cfg: Config) -> Config:
         if value not in allowed:
             raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}")
     _check_ranges(cfg)
+    if cfg.train.lr_scheduler == "warmup_stable_decay" and cfg.train.lr_decay_steps < 1:
+        raise ConfigError("train.lr_decay_steps: must be >= 1 with train.lr_scheduler=warmup_stable_decay "
+                          f"(optimizer steps of the final decay), got {cfg.train.lr_decay_steps}")
     trackers = ("jsonl", "tensorboard", "wandb", "trackio")
     for i, t in enumerate(cfg.log.report_to):
         if t not in trackers:

@@ -14,14 +14,22 @@ def build_optimizer(
     model: torch.nn.Module, train: TrainConfig, total_updates: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """AdamW over the trainable parameters (train.learning_rate, train.weight_decay) and the
-    train.lr_scheduler schedule (train.warmup_steps) over `total_updates` optimizer steps."""
+    train.lr_scheduler schedule (train.warmup_steps; warmup_stable_decay: train.lr_decay_steps) over
+    `total_updates` optimizer steps."""
     from transformers import get_scheduler
 
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("no trainable parameters (is everything frozen?)")
     opt = torch.optim.AdamW(params, lr=train.learning_rate, weight_decay=train.weight_decay)
-    sched = get_scheduler(train.lr_scheduler, opt, num_warmup_steps=train.warmup_steps, num_training_steps=total_updates)
+    extra = {}
+    if train.lr_scheduler == "warmup_stable_decay":  # linear decay to 0 over the last lr_decay_steps
+        if not 0 < train.lr_decay_steps <= total_updates - train.warmup_steps:
+            raise ValueError(f"train.lr_decay_steps: {train.lr_decay_steps} is not in 1..{total_updates - train.warmup_steps} "
+                             f"(the optimizer steps after warm-up)")
+        extra = {"num_decay_steps": train.lr_decay_steps, "decay_type": "linear"}
+    sched = get_scheduler(train.lr_scheduler, opt, num_warmup_steps=train.warmup_steps, num_training_steps=total_updates,
+                          scheduler_specific_kwargs=extra)
     return opt, sched
 
 
