@@ -25,7 +25,8 @@ TRANSFER = (
     "items: two options, where MMAU has four, put a guess at 50 %, close to where ATAR stops paying for a "
     "trace), per-task think chances set by a coin rather than learned from data, a rule judge that knows every "
     "fact (an LLM judge is noisy and never hears the audio), Dr. GRPO's advantages in place of the paper's "
-    "group-normalised ones, and greedy evaluation on 80 items per difficulty (one item is 1.25 points)."
+    "group-normalised ones, split at the think-or-answer token (`train.mode_advantage: split`, ours), and greedy "
+    "evaluation on 80 items per difficulty (one item is 1.25 points)."
 )
 """The report's paragraph on what the toy shows about real models."""
 RULES = (
