@@ -348,13 +348,24 @@ def _lrs(steps: int, **train) -> list[float]:
 
 
 def test_warmup_stable_decay_is_constant_then_linear_to_zero():
-    # 8 steps, decay over the last 4: 2e-4 for steps 0-3, then 2e-4 x (4 - k) / 4 for k = 0..3
-    assert _lrs(8, lr_scheduler="warmup_stable_decay", lr_decay_steps=4) == pytest.approx(
+    # 8 steps, ratio 0.5: decay over the last 4: 2e-4 for steps 0-3, then 2e-4 x (4 - k) / 4 for k = 0..3
+    assert _lrs(8, lr_scheduler="warmup_stable_decay", lr_decay_ratio=0.5) == pytest.approx(
         [2e-4] * 4 + [2e-4, 1.5e-4, 1e-4, 0.5e-4])
     assert _lrs(4) == pytest.approx([2e-4] * 4)  # constant
 
 
-@pytest.mark.parametrize("decay", [0, 9])
-def test_warmup_stable_decay_needs_decay_steps_within_the_run(decay):
-    with pytest.raises(ValueError, match="train.lr_decay_steps"):
-        _lrs(8, lr_scheduler="warmup_stable_decay", lr_decay_steps=decay, warmup_steps=0 if decay else 1)
+@pytest.mark.parametrize("ratio, total, warmup, expected", [
+    (0.25, 160, 0, 40),  # the demo: the last 20 of 80 GRPO steps x 2 passes
+    (0.25, 6, 0, 2),  # demo --quick: 3 steps x 2 passes; round(1.5) = 2
+    (0.25, 2, 0, 1),  # at least one step
+    (1.0, 8, 3, 5),  # at most the steps after warm-up
+])
+def test_decay_steps(ratio, total, warmup, expected):
+    from audiothinker.algos.optim import decay_steps
+
+    assert decay_steps(ratio, total, warmup) == expected
+
+
+def test_decay_needs_a_step_after_warmup():
+    with pytest.raises(ValueError, match="train.warmup_steps: 8 leaves no step"):
+        _lrs(8, lr_scheduler="warmup_stable_decay", lr_decay_ratio=0.5, warmup_steps=8)

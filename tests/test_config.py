@@ -198,6 +198,6 @@ def test_to_dict_round_trips_through_overrides(tmp_path):
 
 
 def test_warmup_stable_decay_needs_decay_steps():
-    with pytest.raises(ConfigError, match="train.lr_decay_steps: must be >= 1 with train.lr_scheduler=warmup_stable_decay"):
+    with pytest.raises(ConfigError, match="train.lr_decay_ratio: must be > 0 with train.lr_scheduler=warmup_stable_decay"):
         load_config(overrides=["train.lr_scheduler=warmup_stable_decay"])
-    assert load_config(overrides=["train.lr_scheduler=warmup_stable_decay", "train.lr_decay_steps=4"]).train.lr_decay_steps == 4
+    assert load_config(overrides=["train.lr_scheduler=warmup_stable_decay", "train.lr_decay_ratio=0.25"]).train.lr_decay_ratio == 0.25

@@ -26,7 +26,7 @@ BAD = [
     ("train.beta=-0.01", "train.beta: must be >= 0"),
     ("train.max_grad_norm=-1", "train.max_grad_norm: must be >= 0"),
     ("train.warmup_steps=-1", "train.warmup_steps: must be >= 0"),
-    ("train.lr_decay_steps=-1", "train.lr_decay_steps: must be >= 0"),
+    ("train.lr_decay_ratio=1.5", "train.lr_decay_ratio: must be in [0, 1]"),
     ("save_total_limit=0", "save_total_limit: must be >= 1"),
     ("save_steps=-1", "save_steps: must be >= 0"),
     ("stop_at_step=0", "stop_at_step: must be >= 1"),

@@ -144,9 +144,9 @@ class TrainConfig:
     warmup_steps: int = 0
     """Linear warm-up steps."""
     lr_scheduler: str = "constant"
-    """constant | linear | cosine (after warm-up) | warmup_stable_decay (constant, then linear to 0 over lr_decay_steps)."""
-    lr_decay_steps: int = 0
-    """warmup_stable_decay: optimizer steps of the final decay (steps x num_iterations count)."""
+    """constant | linear | cosine (after warm-up) | warmup_stable_decay (constant, then linear to 0 over the last lr_decay_ratio)."""
+    lr_decay_ratio: float = 0.0
+    """warmup_stable_decay: share of the run's optimizer steps (max_steps x num_iterations) in the final decay, at least one."""
 
 
 @dataclass
@@ -340,7 +340,7 @@ def _check_ranges(cfg: Config) -> None:
         ("train.num_iterations", c.train.num_iterations, ">=1"), ("train.epsilon", c.train.epsilon, "[0..1)"),
         ("train.epsilon_high", c.train.epsilon_high, ">=0"), ("train.beta", c.train.beta, ">=0"),
         ("train.max_grad_norm", c.train.max_grad_norm, ">=0"), ("train.weight_decay", c.train.weight_decay, ">=0"),
-        ("train.warmup_steps", c.train.warmup_steps, ">=0"), ("train.lr_decay_steps", c.train.lr_decay_steps, ">=0"),
+        ("train.warmup_steps", c.train.warmup_steps, ">=0"), ("train.lr_decay_ratio", c.train.lr_decay_ratio, "[0..1]"),
         ("judge.max_concurrency", c.judge.max_concurrency, ">=1"), ("judge.timeout", c.judge.timeout, ">0"),
         ("judge.max_retries", c.judge.max_retries, ">=0"), ("judge.retry_backoff", c.judge.retry_backoff, ">=0"),
         ("judge.logprobs", c.judge.logprobs, ">=0"), ("judge.max_down_steps", c.judge.max_down_steps, ">=0"),
@@ -352,6 +352,7 @@ def _check_ranges(cfg: Config) -> None:
         ">0": (lambda v: v > 0, "must be > 0"), ">=0": (lambda v: v >= 0, "must be >= 0"),
         ">=1": (lambda v: v >= 1, "must be >= 1"), ">=2": (lambda v: v >= 2, "must be >= 2 (GRPO compares completions within a group)"),
         "(0..1]": (lambda v: 0 < v <= 1, "must be in (0, 1]"), "[0..1)": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+        "[0..1]": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
     }
     for key, value, rule in rules:
         if value is None:
@@ -374,9 +375,9 @@ def validate(cfg: Config) -> Config:
         if value not in allowed:
             raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}")
     _check_ranges(cfg)
-    if cfg.train.lr_scheduler == "warmup_stable_decay" and cfg.train.lr_decay_steps < 1:
-        raise ConfigError("train.lr_decay_steps: must be >= 1 with train.lr_scheduler=warmup_stable_decay "
-                          f"(optimizer steps of the final decay), got {cfg.train.lr_decay_steps}")
+    if cfg.train.lr_scheduler == "warmup_stable_decay" and cfg.train.lr_decay_ratio <= 0:
+        raise ConfigError("train.lr_decay_ratio: must be > 0 with train.lr_scheduler=warmup_stable_decay "
+                          f"(the share of the run in the final decay), got {cfg.train.lr_decay_ratio}")
     trackers = ("jsonl", "tensorboard", "wandb", "trackio")
     for i, t in enumerate(cfg.log.report_to):
         if t not in trackers:

@@ -14,7 +14,7 @@ def build_optimizer(
     model: torch.nn.Module, train: TrainConfig, total_updates: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """AdamW over the trainable parameters (train.learning_rate, train.weight_decay) and the
-    train.lr_scheduler schedule (train.warmup_steps; warmup_stable_decay: train.lr_decay_steps) over
+    train.lr_scheduler schedule (train.warmup_steps; warmup_stable_decay: train.lr_decay_ratio) over
     `total_updates` optimizer steps."""
     from transformers import get_scheduler
 
@@ -23,14 +23,21 @@ def build_optimizer(
         raise ValueError("no trainable parameters (is everything frozen?)")
     opt = torch.optim.AdamW(params, lr=train.learning_rate, weight_decay=train.weight_decay)
     extra = {}
-    if train.lr_scheduler == "warmup_stable_decay":  # linear decay to 0 over the last lr_decay_steps
-        if not 0 < train.lr_decay_steps <= total_updates - train.warmup_steps:
-            raise ValueError(f"train.lr_decay_steps: {train.lr_decay_steps} is not in 1..{total_updates - train.warmup_steps} "
-                             f"(the optimizer steps after warm-up)")
-        extra = {"num_decay_steps": train.lr_decay_steps, "decay_type": "linear"}
+    if train.lr_scheduler == "warmup_stable_decay":  # linear decay to 0 over the last lr_decay_ratio of the run
+        extra = {"num_decay_steps": decay_steps(train.lr_decay_ratio, total_updates, train.warmup_steps),
+                 "decay_type": "linear"}
     sched = get_scheduler(train.lr_scheduler, opt, num_warmup_steps=train.warmup_steps, num_training_steps=total_updates,
                           scheduler_specific_kwargs=extra)
     return opt, sched
+
+
+def decay_steps(ratio: float, total_updates: int, warmup_steps: int) -> int:
+    """Optimizer steps of a final decay that takes `ratio` of `total_updates`: at least one, at most those
+    after the warm-up."""
+    after_warmup = total_updates - warmup_steps
+    if after_warmup < 1:
+        raise ValueError(f"train.warmup_steps: {warmup_steps} leaves no step of the {total_updates} to decay over")
+    return min(after_warmup, max(1, round(ratio * total_updates)))
 
 
 def backward_and_step(
