@@ -64,12 +64,23 @@ def group_advantages(
     std is the unbiased estimator, as torch.std and TRL. A group whose rewards are all equal
     gets advantage 0 (never NaN): its centred rewards are 0 and the divisor is >= eps.
     """
+    grouped = _grouped(rewards, group_size, scale)  # [B, G]
+    centred = grouped - grouped.mean(dim=1, keepdim=True)  # [B, G]
+    return _scaled(grouped, centred, rewards, scale, eps, batch_rewards)
+
+
+def _grouped(rewards: torch.Tensor, group_size: int, scale: str) -> torch.Tensor:
+    """rewards [N] as [B, G], after checking the scale's name and the shape."""
     if scale not in SCALES:
         raise ValueError(f"unknown advantage scale {scale!r}; valid: {list(SCALES)}")
     if rewards.ndim != 1 or rewards.numel() % group_size:
         raise ValueError(f"rewards of shape {tuple(rewards.shape)} do not split into groups of {group_size}")
-    grouped = rewards.view(-1, group_size)  # [B, G]
-    centred = grouped - grouped.mean(dim=1, keepdim=True)  # [B, G]
+    return rewards.view(-1, group_size)
+
+
+def _scaled(grouped: torch.Tensor, centred: torch.Tensor, rewards: torch.Tensor, scale: str, eps: float,
+            batch_rewards: torch.Tensor | None) -> torch.Tensor:
+    """Centred rewards [B, G] divided by the scale's std, flattened to [N]; a group of equal rewards is 0."""
     # The float mean of equal values can miss them by an ulp, and ulp / eps is ~1e-3: zero such groups exactly.
     same = (grouped == grouped[:, :1]).all(dim=1, keepdim=True)  # [B, 1]
     centred = centred.masked_fill(same, 0.0)
@@ -90,19 +101,14 @@ def within_mode_advantages(
     """
     if thinks.shape != rewards.shape:
         raise ValueError(f"thinks of shape {tuple(thinks.shape)} do not match rewards of shape {tuple(rewards.shape)}")
-    grouped = rewards.view(-1, group_size)  # [B, G]
+    grouped = _grouped(rewards, group_size, scale)  # [B, G]
     modes = thinks.view(-1, group_size).bool()  # [B, G]
     centred = torch.zeros_like(grouped)
     for mode in (modes, ~modes):
         w = mode.to(grouped.dtype)
         mean = (grouped * w).sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp(min=1.0)  # [B, 1]
         centred = torch.where(mode, grouped - mean, centred)
-    same = (grouped == grouped[:, :1]).all(dim=1, keepdim=True)  # as group_advantages: exact zeros
-    centred = centred.masked_fill(same, 0.0)
-    std = SCALES[scale](grouped, rewards if batch_rewards is None else batch_rewards)
-    if std is not None:
-        centred = centred / (std + eps)
-    return centred.reshape(-1)
+    return _scaled(grouped, centred, rewards, scale, eps, batch_rewards)
 
 
 def decision_positions(completion_ids: torch.Tensor, thinks: torch.Tensor, group_size: int) -> torch.Tensor:
