@@ -1,5 +1,6 @@
 """`audiothinker demo` end to end at the smallest size (no assertion on what it learns), and its target logic."""
 
+import dataclasses
 import io
 import json
 import os
@@ -173,7 +174,7 @@ def test_plans_grow_from_smoke_to_full():
 
 
 @pytest.mark.slow
-def test_demo_smoke_writes_the_report(tmp_path, capsys):
+def test_demo_smoke_writes_the_report(tmp_path, capsys, monkeypatch):
     from audiothinker.cli import main
 
     out = tmp_path / "demo"
@@ -229,6 +230,16 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys):
     for stage in ("cold start (SFT)", "eval: cold_start", "eval: cold start, forced modes"):
         assert f"reusing {stage}" in printed, stage
     assert "reusing RL" not in printed and "reusing eval: atar" not in printed
+
+    # A larger held-out split reruns the data stage and every evaluation; the cold start and the RL runs read
+    # the training split only, so they are reused.
+    smoke = PLANS["smoke"]
+    monkeypatch.setitem(PLANS, "smoke", dataclasses.replace(smoke, test_items=smoke.test_items + 6))
+    assert main(["demo", "--plan", "smoke", "--out", str(out), "--recipes", str(recipes)]) == 0
+    printed = capsys.readouterr().out
+    assert "reusing cold start (SFT)" in printed and "reusing RL: atar_cr_tr" in printed
+    assert "reusing data" not in printed and "reusing eval" not in printed
+    assert json.loads((out / "report.json").read_text())["summaries"]["atar"]["n"] == smoke.test_items + 6
 
 
 @pytest.mark.slow

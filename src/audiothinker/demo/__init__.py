@@ -124,14 +124,17 @@ def _keys(plan: DemoPlan, seed: int, recipes: Path, judge: dict, overrides: list
     from audiothinker.data.synthetic import GENERATOR_VERSION
 
     text = {p.name: p.read_text() for p in sorted(recipes.glob("*.yaml"))}
-    data = {"items": (plan.train_items, plan.test_items), "seed": seed, "traces": TRACE_SHARES,
-            "generator": GENERATOR_VERSION}
+    train = {"items": plan.train_items, "seed": seed, "traces": TRACE_SHARES, "generator": GENERATOR_VERSION}
+    data = {**train, "items": (plan.train_items, plan.test_items)}
     model = {"sizes": (plan.hidden, plan.layers, plan.audio_layers), "seed": seed}
-    sft = {"data": data, "model": model, "steps": plan.sft_steps,
+    # The cold start and RL read the training split only (RL's periodic evaluations read the first
+    # rl_eval_items held-out items, the same at any test_items): a larger held-out split reuses them.
+    sft = {"data": train, "model": model, "steps": plan.sft_steps,
            "think_fractions": task_think_fractions(seed, plan.think_fractions),
            "fix_steps": plan.sft_fix_steps, "prompt_shares": plan.prompt_shares, "recipe": text.get("sft.yaml")}
+    rl_eval_items = min(plan.rl_eval_items, plan.test_items) if plan.rl_eval_steps else 0
     rl = {"sft": sft, "sizes": (plan.rl_steps, plan.rl_batch, plan.rl_generations, plan.rl_eval_steps,
-                                plan.rl_eval_items, plan.max_new_tokens), "recipe": text.get("rl.yaml"), "judge": judge,
+                                rl_eval_items, plan.max_new_tokens), "recipe": text.get("rl.yaml"), "judge": judge,
           "overrides": overrides}
     # The held-out evaluations read rl.yaml only for the completion limit, which `Evaluations` keys on itself:
     # an RL setting changed reruns RL and the presets' evaluations, not the cold start's.
