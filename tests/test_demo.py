@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from audiothinker.demo import PLANS, PRESETS, PROMPTS, targets
+from audiothinker.demo.evaluate import SAMPLES
 from audiothinker.demo.plan import RECIPES
 from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, spread
 
@@ -194,7 +195,7 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys, monkeypatch):
     tasks = {r["task"] for r in map(json.loads, (out / "data" / "test.jsonl").read_text().splitlines())}
     assert set(data["coupling"]["cosine"]) == tasks == set(data["coupling"]["think_share"])
     sampled = data["summaries"]["atar"]["sampled"]  # SAMPLES completions per held-out item, summarized
-    assert sampled["n"] == 2 * data["summaries"]["atar"]["n"] and "by_difficulty" in sampled
+    assert sampled["n"] == SAMPLES * data["summaries"]["atar"]["n"] and "by_difficulty" in sampled
     assert (out / "data" / "test.jsonl").is_file() and (out / "sft" / "final").is_dir()
     sft_opts = json.loads((out / "sft" / "config.json").read_text())["sft"]  # the plan reaches the cold start
     assert tuple(sft_opts["prompt_shares"]) == PLANS["smoke"].prompt_shares and sft_opts["prompt"] == "mixed"

@@ -25,7 +25,7 @@ stopped and a change to RL settings reuses the cold start):
                  token, two passes per rollout batch (recipes/demo/rl.yaml); the
                  rule judge stands in for the LLM judge (<out>/<preset>/final)
   6. eval        every preset on the held-out split with its own prompt, greedy and sampled
-                 (2 completions per item at temperature 1.0)
+                 (1 completion per item at temperature 1.0; 960 held-out items)
   7. report      <out>/report.md (+ report.json, PNGs): Table 1 and Figure 2 analogues, the
                  forced-mode table, inconsistency (atar vs atar_cr), think quality (atar_cr vs
                  atar_cr_tr), the targets, RL curves, wall and CPU time

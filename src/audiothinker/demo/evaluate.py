@@ -9,7 +9,7 @@ from typing import Any
 
 from audiothinker.demo.plan import PROMPTS, Stages
 
-SAMPLES = 2
+SAMPLES = 1
 """Sampled completions per held-out item for the sampled figures (temperature 1.0, as in RL): greedy decoding
 hides whatever the policy does less than half the time (a conclusion that slips on 15 % of the samples is
 never greedy), and R_c acts on sampled completions."""

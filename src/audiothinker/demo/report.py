@@ -25,8 +25,9 @@ TRANSFER = (
     "items: two options, where MMAU has four, put a guess at 50 %, close to where ATAR stops paying for a "
     "trace), per-task think chances set by a coin rather than learned from data, a rule judge that knows every "
     "fact (an LLM judge is noisy and never hears the audio), Dr. GRPO's advantages in place of the paper's "
-    "group-normalised ones, split at the think-or-answer token (`train.mode_advantage: split`, ours), and greedy "
-    "evaluation on 80 items per difficulty (one item is 1.25 points)."
+    "group-normalised ones, split at the think-or-answer token (`train.mode_advantage: split`, ours), and one RL "
+    "run per preset, evaluated greedily on 320 held-out items per difficulty in the full plan (RL runs from one "
+    "cold start differ by several points on hard items)."
 )
 """The report's paragraph on what the toy shows about real models."""
 RULES = (
@@ -274,7 +275,7 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         "nt = no-think rate (%); inconsistent = think completions whose stated conclusion is not the answer "
         "(% of well-formed think completions); think quality = mean R_t of the think completions (%).",
         "",
-        f"## The same runs sampled ({SAMPLES} completions per item, temperature 1.0 as in RL)",
+        f"## The same runs sampled ({SAMPLES} completion{'s' if SAMPLES > 1 else ''} per item, temperature 1.0 as in RL)",
         "",
         "Greedy decoding shows each run's most likely completion; what a policy does less than half the "
         f"time (a conclusion that slips in {100 * TRACE_SHARES[1]:.0f} % of its traces, thinking on 40 % of the hard "
