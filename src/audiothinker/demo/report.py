@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from audiothinker.data.records import DIFFICULTIES
 from audiothinker.demo.evaluate import SAMPLES
-from audiothinker.demo.plan import PRESETS, PROMPTS, TRACE_SHARES, DemoPlan, reused_seconds, task_think_fractions
+from audiothinker.demo.plan import (PLANS, PRESETS, PROMPTS, TRACE_SHARES, DemoPlan, reused_seconds,
+                                   task_think_fractions)
 
 LEVELS = ("easy", "medium", "hard")
 
@@ -26,8 +28,8 @@ TRANSFER = (
     "trace), per-task think chances set by a coin rather than learned from data, a rule judge that knows every "
     "fact (an LLM judge is noisy and never hears the audio), Dr. GRPO's advantages in place of the paper's "
     "group-normalised ones, split at the think-or-answer token (`train.mode_advantage: split`, ours), and one RL "
-    "run per preset, evaluated greedily on 320 held-out items per difficulty in the full plan (RL runs from one "
-    "cold start differ by several points on hard items)."
+    f"run per preset, evaluated greedily on {PLANS['full'].test_items // len(DIFFICULTIES)} held-out items per "
+    "difficulty in the full plan (RL runs from one cold start differ by several points on hard items)."
 )
 """The report's paragraph on what the toy shows about real models."""
 RULES = (
@@ -275,7 +277,7 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         "nt = no-think rate (%); inconsistent = think completions whose stated conclusion is not the answer "
         "(% of well-formed think completions); think quality = mean R_t of the think completions (%).",
         "",
-        f"## The same runs sampled ({SAMPLES} completion{'s' if SAMPLES > 1 else ''} per item, temperature 1.0 as in RL)",
+        f"## The same runs sampled ({SAMPLES} completion{'s' * (SAMPLES > 1)} per item, temperature 1.0 as in RL)",
         "",
         "Greedy decoding shows each run's most likely completion; what a policy does less than half the "
         f"time (a conclusion that slips in {100 * TRACE_SHARES[1]:.0f} % of its traces, thinking on 40 % of the hard "
