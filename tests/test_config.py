@@ -197,7 +197,7 @@ def test_to_dict_round_trips_through_overrides(tmp_path):
     assert load_config(path) == cfg
 
 
-def test_warmup_stable_decay_needs_decay_steps():
+def test_warmup_stable_decay_needs_a_decay_ratio():
     with pytest.raises(ConfigError, match="train.lr_decay_ratio: must be > 0 with train.lr_scheduler=warmup_stable_decay"):
         load_config(overrides=["train.lr_scheduler=warmup_stable_decay"])
     assert load_config(overrides=["train.lr_scheduler=warmup_stable_decay", "train.lr_decay_ratio=0.25"]).train.lr_decay_ratio == 0.25

@@ -13,7 +13,8 @@ from audiothinker.demo.evaluate import SAMPLES
 from audiothinker.demo.plan import (PLANS, PRESETS, PROMPTS, TRACE_SHARES, DemoPlan, reused_seconds,
                                    task_think_fractions)
 
-LEVELS = ("easy", "medium", "hard")
+LEVELS = DIFFICULTIES
+"""The difficulties, in the order of every table and plot."""
 
 
 TRANSFER = (
@@ -28,7 +29,7 @@ TRANSFER = (
     "trace), per-task think chances set by a coin rather than learned from data, a rule judge that knows every "
     "fact (an LLM judge is noisy and never hears the audio), Dr. GRPO's advantages in place of the paper's "
     "group-normalised ones, split at the think-or-answer token (`train.mode_advantage: split`, ours), and one RL "
-    f"run per preset, evaluated greedily on {PLANS['full'].test_items // len(DIFFICULTIES)} held-out items per "
+    f"run per preset, evaluated greedily on {PLANS['full'].test_items // len(LEVELS)} held-out items per "
     "difficulty in the full plan (RL runs from one cold start differ by several points on hard items)."
 )
 """The report's paragraph on what the toy shows about real models."""
