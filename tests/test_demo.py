@@ -203,7 +203,8 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys, monkeypatch):
         assert (out / preset / "final").is_dir() and (out / preset / "metrics.jsonl").is_file()
     assert "| target | measured | reached |" in capsys.readouterr().out
 
-    # The RL runs ran side by side (2 at a time on 2 CPUs); one at a time gives the same weights and figures.
+    # The RL runs and the evaluations ran side by side (2 at a time on 2 CPUs); one at a time gives the same
+    # weights and figures.
     assert main(["demo", "--plan", "smoke", "--out", str(tmp_path / "one"), "--jobs", "1"]) == 0
     assert json.loads((tmp_path / "one" / "report.json").read_text())["summaries"] == data["summaries"]
     for preset in PRESETS:
@@ -281,6 +282,48 @@ def test_parallel_stages_run_in_child_processes_reuse_stamps_and_raise_errors(tm
     with pytest.raises(ValueError, match="stage broke"):
         Stages(Console(file=io.StringIO())).run_parallel(bad, 2)
     assert not (tmp_path / "bad" / "demo_stage.json").exists()  # a failed stage is not stamped: it reruns
+
+
+def test_preset_evaluations_prepare_the_audio_here_before_forking(tmp_path, monkeypatch):
+    """The workers inherit this process's audio features: with none cached yet (the cold start's evaluations
+    were reused), the first evaluation runs here; the rest side by side; the summaries keep the presets' order."""
+    from rich.console import Console
+
+    from audiothinker.demo import evaluate as ev_mod
+    from audiothinker.demo.plan import Stages
+    from audiothinker.models import feature_cache
+
+    cached, here, forked = {"any": False}, [], []
+
+    def in_process(self, name, path, prompt, model_key):
+        here.append(name)
+        cached["any"] = True  # an evaluation prepares the clips' features
+        return {"run": name, "path": path, "prompt": prompt}
+
+    def side_by_side(self, jobs, workers):
+        forked.append(workers)
+        return {j.name: {"run": j.name} for j in jobs}
+
+    monkeypatch.setattr(feature_cache, "has_entries", lambda: cached["any"])
+    monkeypatch.setattr(ev_mod.Evaluations, "_eval", in_process)
+    monkeypatch.setattr(Stages, "run_parallel", side_by_side)
+    models = {p: (f"/runs/{p}/final", {"preset": p}) for p in PRESETS}
+
+    def run(jobs):
+        here.clear(), forked.clear()
+        ev = ev_mod.Evaluations(Stages(Console(file=io.StringIO())), tmp_path, [], None, 8, {})
+        ev.presets(models, jobs)
+        assert list(ev.summaries) == list(PRESETS)
+        return ev.summaries
+
+    summaries = run(2)
+    assert here == ["grpo_cot"] and forked == [2]  # grpo, the shortest, goes last
+    assert summaries["grpo_cot"]["prompt"] == PROMPTS["grpo_cot"]
+    assert summaries["atar"] == {"run": f"eval: atar ({PROMPTS['atar']} prompt)"}
+    run(2)  # features cached now: all five side by side
+    assert here == [] and forked == [2]
+    run(1)  # one at a time: all here, in this process
+    assert here == ["grpo_cot", "atar", "atar_cr", "atar_cr_tr", "grpo"] and forked == []
 
 
 def test_seeds_must_be_positive(capsys):

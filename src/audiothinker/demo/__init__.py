@@ -25,7 +25,7 @@ stopped and a change to RL settings reuses the cold start):
                  token, two passes per rollout batch (recipes/demo/rl.yaml); the
                  rule judge stands in for the LLM judge (<out>/<preset>/final)
   6. eval        every preset on the held-out split with its own prompt, greedy and sampled
-                 (1 completion per item at temperature 1.0; 960 held-out items)
+                 (1 completion per item at temperature 1.0; 960 held-out items), side by side like RL
   7. report      <out>/report.md (+ report.json, PNGs): Table 1 and Figure 2 analogues, the
                  forced-mode table, inconsistency (atar vs atar_cr), think quality (atar_cr vs
                  atar_cr_tr), the targets, RL curves, wall and CPU time
@@ -145,7 +145,7 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
          judge_backend: str = "rule", judge_base_url: str | None = None, judge_model: str | None = None,
          overrides: list[str] | None = None, echo: bool = True, jobs: int = 1) -> dict[str, Any]:
     """Run every stage for one seed; returns report.json's content (with "report": the path of report.md).
-    jobs: RL runs at a time (each in a forked process; 1: in turn, in this process)."""
+    jobs: RL runs, then presets' evaluations, at a time (each in a forked process; 1: in turn, in this process)."""
     from rich.console import Console
 
     from audiothinker.data.loaders import load_records
@@ -164,7 +164,8 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
     ], task_think_fractions(seed, plan.think_fractions), plan.sft_fix_steps, plan.prompt_shares)
     test = load_records(data["test"], "jsonl").records
     max_new = plan.max_new_tokens or _rl_settings(recipes).max_new_tokens
-    ev = Evaluations(stages, out / "eval", test, judge, max_new, keys["eval"])
+    ev = Evaluations(stages, out / "eval", test, judge, max_new, keys["eval"],
+                     (judge_backend, judge_base_url, judge_model))
     ev.cold_start(sft_final, keys["sft"])
     rl_sets = [*common, f"model.name_or_path={sft_final}", f"max_steps={plan.rl_steps}",
                f"train.per_device_batch_size={plan.rl_batch}", f"rollout.num_generations={plan.rl_generations}",
@@ -178,8 +179,7 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
                         worker_kwargs={"progress": False})
                for p in sorted(PRESETS, key=lambda p: p == "grpo")]  # grpo (short direct answers) last
     finals = stages.run_parallel(rl_jobs, jobs)
-    for preset in PRESETS:
-        ev.preset(preset, finals[f"RL: {preset}"], {**keys["rl"], "preset": preset})
+    ev.presets({p: (finals[f"RL: {p}"], {**keys["rl"], "preset": p}) for p in PRESETS}, jobs)
     return _finish(out, plan_name, plan, seed, judge_backend, ev, stages, cpu0, echo, console)
 
 
@@ -240,8 +240,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of every RL config, e.g. --set train.beta=0.02 (repeatable)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="RL runs at a time, each in its own process with CPUs / N torch threads (default: the CPUs "
-                        "this process may use, at most the 5 presets; 1 runs them in turn)")
+                   help="RL runs (then the presets' evaluations) at a time, each in its own process with CPUs / N "
+                        "torch threads (default: the CPUs this process may use, at most the 5 presets; 1 runs them "
+                        "in turn)")
 
 
 def run(args: argparse.Namespace) -> int:

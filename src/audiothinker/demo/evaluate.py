@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from audiothinker.demo.plan import PROMPTS, Stages
+from audiothinker.demo.plan import PROMPTS, StageJob, Stages
 
 SAMPLES = 1
 """Sampled completions per held-out item for the sampled figures (temperature 1.0, as in RL): greedy decoding
@@ -58,7 +58,8 @@ def quality_summary(rows: list[dict]) -> dict[str, Any]:
             "think_quality_by_difficulty": {d: mean([r for r in rows if r.get("difficulty") == d]) for d in levels}}
 
 
-def evaluate(path: str, records: list, prompt: str, judge: Any, max_new_tokens: int, out: Path) -> dict[str, Any]:
+def evaluate(path: str, records: list, prompt: str, judge: Any, max_new_tokens: int, out: Path,
+             progress: bool = True) -> dict[str, Any]:
     """Greedy evaluation of the model at `path` with `prompt`, plus `SAMPLES` sampled completions per item
     (summary["sampled"]); rows and summary go under `out`."""
     import torch
@@ -71,9 +72,9 @@ def evaluate(path: str, records: list, prompt: str, judge: Any, max_new_tokens: 
     torch.manual_seed(0)
     with torch.no_grad():
         result = evaluate_policy(policy, policy.model, records, prompt, batch_size=48, max_new_tokens=max_new_tokens,
-                                 judge=judge, progress=True)
+                                 judge=judge, progress=progress)
         sampled = evaluate_policy(policy, policy.model, list(records) * SAMPLES, prompt, batch_size=48,
-                                  max_new_tokens=max_new_tokens, judge=judge, progress=True,
+                                  max_new_tokens=max_new_tokens, judge=judge, progress=progress,
                                   sampling=SamplingParams(temperature=1.0, do_sample=True)).rows
     think_quality(result.rows, records, judge)
     think_quality(sampled, records, judge)
@@ -192,6 +193,13 @@ def write_rows(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
+def evaluate_in_worker(path: str, records: list, prompt: str, judge_settings: tuple, max_new_tokens: int, out: Path,
+                       progress: bool = True) -> dict[str, Any]:
+    """`evaluate` with the judge built here from (backend, base_url, model): a stage of `Stages.run_parallel`
+    gets its arguments pickled, and a live judge's HTTP client does not pickle."""
+    return evaluate(path, records, prompt, build_judge(*judge_settings), max_new_tokens, out, progress)
+
+
 def build_judge(backend: str, base_url: str | None, model: str | None) -> Any:
     """The judge of the evaluations' inconsistency rate and think quality (RL builds its own from the same settings)."""
     from audiothinker.config import JudgeConfig
@@ -205,8 +213,10 @@ def build_judge(backend: str, base_url: str | None, model: str | None) -> Any:
 class Evaluations:
     """Every held-out evaluation of one demo run, each a stage; results are kept on the instance for the report."""
 
-    def __init__(self, stages: Stages, out: Path, records: list, judge: Any, max_new_tokens: int, key: dict):
+    def __init__(self, stages: Stages, out: Path, records: list, judge: Any, max_new_tokens: int, key: dict,
+                 judge_settings: tuple = ("rule", None, None)):
         self.stages, self.out, self.records, self.judge = stages, out, records, judge
+        self.judge_settings = judge_settings  # (backend, base_url, model): `judge` rebuilt in a worker process
         self.max_new_tokens = max_new_tokens
         self.key = {**key, "max_new_tokens": max_new_tokens}  # test data and judge
         self.summaries: dict[str, dict] = {}  # run name -> greedy summary
@@ -215,9 +225,11 @@ class Evaluations:
 
     def _eval(self, name: str, path: str, prompt: str, model_key: dict) -> dict:
         d = self.out / name
-        key = {**self.key, "model": model_key, "prompt": prompt}
-        return self.stages.run(f"eval: {name} ({prompt} prompt)", d, key, evaluate, path, self.records, prompt,
-                               self.judge, self.max_new_tokens, d)
+        return self.stages.run(_eval_name(name, prompt), d, self._key(model_key, prompt), evaluate, path, self.records,
+                               prompt, self.judge, self.max_new_tokens, d)
+
+    def _key(self, model_key: dict, prompt: str) -> dict:
+        return {**self.key, "model": model_key, "prompt": prompt}
 
     def cold_start(self, path: str, model_key: dict) -> None:
         """The cold start with the adaptive prompt ("prompt only"), and forced into each mode."""
@@ -230,8 +242,30 @@ class Evaluations:
                                         {**self.key, "model": model_key, "items": COUPLING_ITEMS}, decision_coupling,
                                         path, self.records)
 
-    def preset(self, name: str, path: str, model_key: dict) -> None:
-        self.summaries[name] = self._eval(name, path, PROMPTS[name], model_key)
+    def presets(self, models: dict[str, tuple[str, dict]], jobs: int = 1) -> None:
+        """Each preset with its own prompt; models: {preset: (path, model key)}, summaries kept in that order.
+        `jobs` at a time, each in a forked process (`Stages.run_parallel`; 1: in turn, here): on two CPUs the
+        five took 51 s side by side against 80 s in turn (`benchmarks/demo_evals.py`, seed 53). Workers inherit
+        this process's audio features; where it has none yet (the cold start's evaluations were reused), the
+        first evaluation runs here and prepares them, so the clips are not prepared once per worker."""
+        from audiothinker.models import feature_cache
+
+        order = sorted(models, key=lambda p: p == "grpo")  # grpo (short direct answers) last
+        results = {}
+        while order and (jobs <= 1 or not feature_cache.has_entries()):  # in this process, with its judge
+            p = order.pop(0)
+            results[p] = self._eval(p, models[p][0], PROMPTS[p], models[p][1])
+        stage_jobs = [StageJob(_eval_name(p, PROMPTS[p]), self.out / p, self._key(models[p][1], PROMPTS[p]),
+                               evaluate_in_worker, (models[p][0], self.records, PROMPTS[p], self.judge_settings,
+                                                    self.max_new_tokens, self.out / p),
+                               worker_kwargs={"progress": False}) for p in order]
+        done = self.stages.run_parallel(stage_jobs, jobs) if stage_jobs else {}
+        results.update({p: done[_eval_name(p, PROMPTS[p])] for p in order})
+        self.summaries.update({p: results[p] for p in models})
+
+
+def _eval_name(name: str, prompt: str) -> str:
+    return f"eval: {name} ({prompt} prompt)"
 
 
 def read_rows(directory: Path) -> list[dict]:

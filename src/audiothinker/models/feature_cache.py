@@ -42,6 +42,11 @@ _CALL: OrderedDict[bytes, tuple[tuple[np.ndarray, np.ndarray, int], dict[str, np
 STATS = {"call_hits": 0, "call_misses": 0, "mel_hits": 0, "mel_misses": 0, "encoder_hits": 0, "encoder_misses": 0}
 
 
+def has_entries() -> bool:
+    """Whether this process has cached any audio features yet (a process forked later inherits them)."""
+    return bool(_CALL or _MEL or _ENC)
+
+
 def _digest(*parts: bytes) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     for p in parts:
