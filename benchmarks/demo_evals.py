@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         rows, summaries = [], {}
         for jobs in (1, args.jobs):
             ev = Evaluations(Stages(Console(file=io.StringIO())), Path(tmp) / f"jobs-{jobs}", records, judge,
-                             args.max_new_tokens, {})
+                             ("rule", None, None), args.max_new_tokens, {})
             t0 = time.perf_counter()
             ev.presets(models, jobs)
             rows.append((jobs, time.perf_counter() - t0))

@@ -311,7 +311,7 @@ def test_preset_evaluations_prepare_the_audio_here_before_forking(tmp_path, monk
 
     def run(jobs):
         here.clear(), forked.clear()
-        ev = ev_mod.Evaluations(Stages(Console(file=io.StringIO())), tmp_path, [], None, 8, {})
+        ev = ev_mod.Evaluations(Stages(Console(file=io.StringIO())), tmp_path, [], None, ("rule", None, None), 8, {})
         ev.presets(models, jobs)
         assert list(ev.summaries) == list(PRESETS)
         return ev.summaries

@@ -164,8 +164,8 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
     ], task_think_fractions(seed, plan.think_fractions), plan.sft_fix_steps, plan.prompt_shares)
     test = load_records(data["test"], "jsonl").records
     max_new = plan.max_new_tokens or _rl_settings(recipes).max_new_tokens
-    ev = Evaluations(stages, out / "eval", test, judge, max_new, keys["eval"],
-                     (judge_backend, judge_base_url, judge_model))
+    ev = Evaluations(stages, out / "eval", test, judge, (judge_backend, judge_base_url, judge_model), max_new,
+                     keys["eval"])
     ev.cold_start(sft_final, keys["sft"])
     rl_sets = [*common, f"model.name_or_path={sft_final}", f"max_steps={plan.rl_steps}",
                f"train.per_device_batch_size={plan.rl_batch}", f"rollout.num_generations={plan.rl_generations}",

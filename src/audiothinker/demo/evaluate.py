@@ -213,10 +213,10 @@ def build_judge(backend: str, base_url: str | None, model: str | None) -> Any:
 class Evaluations:
     """Every held-out evaluation of one demo run, each a stage; results are kept on the instance for the report."""
 
-    def __init__(self, stages: Stages, out: Path, records: list, judge: Any, max_new_tokens: int, key: dict,
-                 judge_settings: tuple = ("rule", None, None)):
+    def __init__(self, stages: Stages, out: Path, records: list, judge: Any, judge_settings: tuple,
+                 max_new_tokens: int, key: dict):
         self.stages, self.out, self.records, self.judge = stages, out, records, judge
-        self.judge_settings = judge_settings  # (backend, base_url, model): `judge` rebuilt in a worker process
+        self.judge_settings = judge_settings  # (backend, base_url, model) of `judge`, rebuilt in a worker process
         self.max_new_tokens = max_new_tokens
         self.key = {**key, "max_new_tokens": max_new_tokens}  # test data and judge
         self.summaries: dict[str, dict] = {}  # run name -> greedy summary
