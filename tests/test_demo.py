@@ -191,7 +191,9 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys, monkeypatch):
         assert (out / png).stat().st_size > 1000
     data = json.loads((out / "report.json").read_text())
     assert set(data["summaries"]) == {"cold_start", *PRESETS}
-    assert len(data["targets"]) == 8 and set(data["forced"]) == {"think", "no_think"}
+    assert len(data["targets"]) == 8 and set(data["forced"]) == {"think", "no_think", "think_prompt"}
+    assert data["forced"]["think_prompt"]["n"] == data["summaries"]["cold_start"]["n"]  # grpo_cot's start, every item
+    assert "think prompt, no tag (`grpo_cot`'s start)" in report
     tasks = {r["task"] for r in map(json.loads, (out / "data" / "test.jsonl").read_text().splitlines())}
     assert set(data["coupling"]["cosine"]) == tasks == set(data["coupling"]["think_share"])
     sampled = data["summaries"]["atar"]["sampled"]  # SAMPLES completions per held-out item, summarized

@@ -76,8 +76,11 @@ def forced_table(forced: Mapping[str, Mapping[str, Any]]) -> list[str]:
     for mode, s in forced.items():
         cells = [_pct(s["accuracy"]), *[_pct(s["by_difficulty"][d]["accuracy"]) for d in LEVELS],
                  _pct(s.get("think_quality"))]
-        lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+        lines.append(f"| {FORCED_LABELS.get(mode, mode)} | " + " | ".join(cells) + " |")
     return lines
+
+
+FORCED_LABELS = {"think_prompt": "think prompt, no tag (`grpo_cot`'s start)"}
 
 
 def break_even_rows(forced: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -255,7 +258,8 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         "",
         "Accuracy (%) of the cold start made to think (prompt + `<think>`) or to answer directly "
         "(prompt + `<answer>`). ATAR pays a correct direct answer twice a correct think answer, so RL "
-        "can only learn to think where the model's own traces raise accuracy.",
+        "can only learn to think where the model's own traces raise accuracy. The last row is the cold start "
+        "with the think prompt, where `grpo_cot` starts: its traces can differ from the adaptive prompt's.",
         "",
         *forced_table(forced),
         "",
