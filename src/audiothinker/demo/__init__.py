@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from audiothinker.demo.plan import (PLANS, PRESETS, PROMPTS, RECIPES, TRACE_SHARES, DemoPlan, StageJob, Stages,
-                                    available_cpus, reused_seconds, task_think_fractions)
+                                    available_cpus, longest_first, reused_seconds, task_think_fractions)
 from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, targets
 from audiothinker.judge.base import JUDGE_BACKENDS
 
@@ -177,7 +177,7 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
     rl_jobs = [StageJob(f"RL: {p}", out / p, {**keys["rl"], "preset": p}, run_rl,
                         (recipes, p, [f"output_dir={out / p}", *rl_sets]), (out / p / "metrics.jsonl", plan.rl_steps),
                         worker_kwargs={"progress": False})
-               for p in sorted(PRESETS, key=lambda p: p == "grpo")]  # grpo (short direct answers) last
+               for p in longest_first(PRESETS)]
     finals = stages.run_parallel(rl_jobs, jobs)
     ev.presets({p: (finals[f"RL: {p}"], {**keys["rl"], "preset": p}) for p in PRESETS}, jobs)
     return _finish(out, plan_name, plan, seed, judge_backend, ev, stages, cpu0, echo, console)

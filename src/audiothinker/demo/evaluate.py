@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from audiothinker.demo.plan import PROMPTS, StageJob, Stages
+from audiothinker.demo.plan import PROMPTS, StageJob, Stages, longest_first
 
 SAMPLES = 1
 """Sampled completions per held-out item for the sampled figures (temperature 1.0, as in RL): greedy decoding
@@ -261,7 +261,7 @@ class Evaluations:
         first evaluation runs here and prepares them, so the clips are not prepared once per worker."""
         from audiothinker.models import feature_cache
 
-        order = sorted(models, key=lambda p: p == "grpo")  # grpo (short direct answers) last
+        order = longest_first(models)
         results = {}
         while order and (jobs <= 1 or not feature_cache.has_entries()):  # in this process, with its judge
             p = order.pop(0)

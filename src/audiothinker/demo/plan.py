@@ -27,6 +27,12 @@ another option than the answer) cold-start traces: R_t and R_c have something to
 traces."""
 
 
+def longest_first(presets) -> list[str]:
+    """Presets in the order their side-by-side stages start: `grpo` (short direct answers, the quickest RL
+    run and evaluation) last, so a worker is not left with a long one at the end."""
+    return sorted(presets, key=lambda p: p == "grpo")
+
+
 @dataclass(frozen=True)
 class DemoPlan:
     """Sizes of one demo run; everything else is in recipes/demo/*.yaml."""

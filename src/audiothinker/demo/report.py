@@ -71,6 +71,10 @@ def table1(summaries: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+FORCED_LABELS = {"think_prompt": "think prompt, no tag (`grpo_cot`'s start)"}
+"""Row labels of the forced-mode table other than the mode's own name."""
+
+
 def forced_table(forced: Mapping[str, Mapping[str, Any]]) -> list[str]:
     lines = ["| forced mode | all | " + " | ".join(LEVELS) + " | think quality |", "|---|---:|" + "---:|" * 4]
     for mode, s in forced.items():
@@ -78,9 +82,6 @@ def forced_table(forced: Mapping[str, Mapping[str, Any]]) -> list[str]:
                  _pct(s.get("think_quality"))]
         lines.append(f"| {FORCED_LABELS.get(mode, mode)} | " + " | ".join(cells) + " |")
     return lines
-
-
-FORCED_LABELS = {"think_prompt": "think prompt, no tag (`grpo_cot`'s start)"}
 
 
 def break_even_rows(forced: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
