@@ -64,7 +64,6 @@ def evaluate(path: str, records: list, prompt: str, judge: Any, max_new_tokens: 
     (summary["sampled"]); rows and summary go under `out`."""
     import torch
 
-    from audiothinker.eval.report import summarize
     from audiothinker.eval.run import evaluate_policy
     from audiothinker.rollout import SamplingParams
 
@@ -76,14 +75,20 @@ def evaluate(path: str, records: list, prompt: str, judge: Any, max_new_tokens: 
         sampled = evaluate_policy(policy, policy.model, list(records) * SAMPLES, prompt, batch_size=48,
                                   max_new_tokens=max_new_tokens, judge=judge, progress=progress,
                                   sampling=SamplingParams(temperature=1.0, do_sample=True)).rows
-    think_quality(result.rows, records, judge)
-    think_quality(sampled, records, judge)
-    summary = {**result.summary, **quality_summary(result.rows),
-               "sampled": {**summarize(sampled), **quality_summary(sampled), "samples_per_item": SAMPLES}}
-    write_rows(out / "rows.jsonl", result.rows)
-    write_rows(out / "sampled_rows.jsonl", sampled)
+    summary = {**scored_summary(result.rows, records, judge, out / "rows.jsonl"),
+               "sampled": {**scored_summary(sampled, records, judge, out / "sampled_rows.jsonl"),
+                           "samples_per_item": SAMPLES}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def scored_summary(rows: list[dict], records: list, judge: Any, path: Path) -> dict[str, Any]:
+    """Score the rows' think quality, write them to `path`, and return their summary with the quality figures."""
+    from audiothinker.eval.report import summarize
+
+    think_quality(rows, records, judge)
+    write_rows(path, rows)
+    return {**summarize(rows), **quality_summary(rows)}
 
 
 FIRST_TAGS = {"think": "<think>", "no_think": "<answer>"}
@@ -105,7 +110,6 @@ def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: 
     """
     import torch
 
-    from audiothinker.eval.report import summarize
     from audiothinker.eval.run import evaluate_policy, score_completions
     from audiothinker.models.base import PromptBatch
     from audiothinker.rollout import SamplingParams, build_engine
@@ -127,17 +131,13 @@ def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: 
             with torch.no_grad():
                 rollout = engine.generate(forced, 1, params)
             rows += score_completions(chunk, [tag + t for t in rollout.texts], rollout.truncated.tolist(), judge=judge)
-        think_quality(rows, records, judge)
-        write_rows(out / f"forced_{mode}_rows.jsonl", rows)
-        summaries[mode] = {**summarize(rows), **quality_summary(rows)}
+        summaries[mode] = scored_summary(rows, records, judge, out / f"forced_{mode}_rows.jsonl")
     # The think prompt, no tag given: `grpo_cot`'s starting point. Its traces can differ from the adaptive
     # prompt's by several points either way (hard items: seed 43 89.7 against 97.8 %, seed 54 99.1 against 94.7 %).
     with torch.no_grad():
         rows = evaluate_policy(policy, policy.model, records, "think", batch_size=48, max_new_tokens=max_new_tokens,
                                judge=judge).rows
-    think_quality(rows, records, judge)
-    write_rows(out / "think_prompt_rows.jsonl", rows)
-    summaries["think_prompt"] = {**summarize(rows), **quality_summary(rows)}
+    summaries["think_prompt"] = scored_summary(rows, records, judge, out / "think_prompt_rows.jsonl")
     return summaries
 
 
