@@ -54,6 +54,26 @@ def test_cached_prompts_and_embeddings_equal_the_computed_ones(tiny, tmp_path):
     assert saved["feature_extractor"]["feature_extractor_type"] == "WhisperFeatureExtractor"
 
 
+@pytest.mark.parametrize("window_s", [2, 30])
+def test_windowed_mel_equals_the_whole_window_bit_for_bit(window_s):
+    """The mel rows computed on the waveforms cut after their last sound equal those of the whole padded window:
+    clips of many lengths, silent ones, a batch whose longest clip fills the window (no cut), and quiet ones."""
+    from transformers import WhisperFeatureExtractor
+
+    fe = WhisperFeatureExtractor(feature_size=128, chunk_length=window_s)
+    inner = type(fe)._torch_extract_fbank_features
+    rng = np.random.default_rng(0)
+    T = fe.n_samples
+    for lengths in ([1, 160, 401, 4000], [0, 12345, T // 3], [T, 800], [int(x) for x in rng.integers(1, T // 2, 6)]):
+        wav = np.zeros((len(lengths), T), dtype=np.float32)
+        for i, n in enumerate(lengths):
+            wav[i, :n] = rng.normal(0, rng.uniform(1e-4, 0.5), n)
+        ref = [feature_cache.trim_frames(r) for r in np.asarray(inner(fe, wav, "cpu"))]
+        got = feature_cache.windowed_mel(inner, fe, wav, "cpu")
+        for (h1, t1, f1), (h2, t2, f2) in zip(ref, got):
+            assert f1 == f2 and np.array_equal(h1, h2) and np.array_equal(t1, t2), lengths
+
+
 def test_a_trainable_encoder_is_never_cached(tiny):
     policy = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32", cache_audio_features=True))
     items = generate_items(2, seed=4)

@@ -1,0 +1,85 @@
+"""The audio front end's first pass over new clips (`model.cache_audio_features`, cache empty): the mel
+computed on the waveforms cut after their last sound (`feature_cache.windowed_mel`) vs on the whole
+padded window (the extractor's own STFT, as before), and the plain extractor without the memo.
+
+The demo's clips (0.5-2 s) in Qwen2-Audio's published 30 s window, 32 clips a batch (the cold start's
+batch); each round empties the caches and times the three in a rotating order. Outputs are checked equal.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/audio_features.py [--rounds 8] [--window 30] [--threads 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from unittest import mock
+
+import numpy as np
+import torch
+from transformers import WhisperFeatureExtractor
+
+from audiothinker.models import feature_cache
+
+
+def whole_window(inner, extractor, wav, device):
+    """The memo's miss path before `windowed_mel`: the STFT over every sample of the padded window."""
+    return [feature_cache.trim_frames(r) for r in np.asarray(inner(extractor, wav, device))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--window", type=int, default=30, help="the extractor's chunk_length (s)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    plain = WhisperFeatureExtractor(feature_size=128, chunk_length=args.window)
+    cached = WhisperFeatureExtractor(feature_size=128, chunk_length=args.window)
+    feature_cache.cache_mel(cached)
+    opts = {"sampling_rate": 16000, "return_tensors": "np", "padding": "max_length", "return_attention_mask": True}
+
+    def clips() -> list[np.ndarray]:
+        return [rng.normal(0, 0.1, int(rng.uniform(0.5, 2.0) * 16000)).astype(np.float32) for _ in range(args.batch)]
+
+    def empty() -> None:
+        feature_cache._CALL.clear()
+        feature_cache._MEL.clear()
+
+    def windowed(batch):
+        empty()
+        return cached(batch, **opts)
+
+    def whole(batch):
+        empty()
+        with mock.patch.object(feature_cache, "windowed_mel", whole_window):
+            return cached(batch, **opts)
+
+    systems = {"cached, windowed mel (ours)": windowed, "cached, whole window (before)": whole,
+               "plain extractor": lambda b: plain(b, **opts)}
+    times: dict[str, list[float]] = {name: [] for name in systems}
+    windowed(clips())  # warm-up: imports, first allocations
+    for r in range(args.rounds):
+        batch = clips()
+        names = list(systems)[r % 3:] + list(systems)[: r % 3]
+        outs = {}
+        for name in names:
+            t = time.perf_counter()
+            outs[name] = systems[name](batch)
+            times[name].append(time.perf_counter() - t)
+        ref = outs["plain extractor"]
+        for name, out in outs.items():
+            assert all(np.array_equal(out[k], ref[k]) for k in ref), f"{name}: features differ from the plain extractor"
+    print(f"{args.batch} clips of 0.5-2 s in a {args.window} s window, {args.rounds} rounds, "
+          f"{torch.get_num_threads()} torch threads; median s per batch (outputs equal):")
+    base = statistics.median(times["cached, whole window (before)"])
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"  {name:32s} {med:6.3f}  ({base / med:4.2f}x the whole window)")
+
+
+if __name__ == "__main__":
+    main()
