@@ -101,10 +101,6 @@ def trim_frames(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return features[:, :k].copy(), last.copy(), features.shape[1]
 
 
-def untrim_frames(head: np.ndarray, tail: np.ndarray, frames: int) -> np.ndarray:
-    return stack_untrimmed([(head, tail, frames)])[0]
-
-
 def stack_untrimmed(rows: list[tuple[np.ndarray, np.ndarray, int]]) -> np.ndarray:
     """Trimmed rows (`trim_frames`) of one shape -> [B, M, F], each written once into the batch (a stack of
     rebuilt rows copies every 30 s window twice)."""
@@ -118,6 +114,11 @@ def stack_untrimmed(rows: list[tuple[np.ndarray, np.ndarray, int]]) -> np.ndarra
     return out
 
 
+def whole_mel(inner: Callable, extractor: Any, wav: np.ndarray, device: str) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """Trimmed mel rows of `wav` [B, T], the STFT over every sample (the reference `windowed_mel` equals)."""
+    return [trim_frames(r) for r in np.asarray(inner(extractor, wav, device))]
+
+
 def windowed_mel(inner: Callable, extractor: Any, wav: np.ndarray, device: str) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """Trimmed mel rows of `wav` [B, T] (zero-padded clips), computed on the waveforms cut three STFT windows
     after the last nonzero sample of any row, not on all T samples: a 2 s clip in a 30 s window costs a
@@ -128,7 +129,7 @@ def windowed_mel(inner: Callable, extractor: Any, wav: np.ndarray, device: str) 
     end = max((int(nz[-1]) + 1 if len(nz := np.flatnonzero(row)) else 0) for row in wav)
     cut = -(-(end + 3 * n_fft) // hop) * hop
     if cut >= wav.shape[1] or wav.shape[1] % hop:
-        return [trim_frames(r) for r in np.asarray(inner(extractor, wav, device))]
+        return whole_mel(inner, extractor, wav, device)
     short = np.asarray(inner(extractor, np.ascontiguousarray(wav[:, :cut]), device))  # [B, M, cut / hop]
     frames = wav.shape[1] // hop  # Whisper drops the STFT's last frame: T / hop frames
     return [(head, tail, frames) for head, tail, _ in map(trim_frames, short)]  # the padding frames: the tail
