@@ -71,15 +71,13 @@ def test_reasoning_ends_naming_the_answer_and_facts_determine_it(items):
         elif it.task == "louder_pitch":
             louder = dict(facts)["the louder"]
             assert dict(facts)[louder] == f"loud and {it.answer}"
-        else:  # parity: each tone's level and pitch, running counts of the marked ones, the last count's parity
+        else:  # parity: running counts of the marked tones, then the last count's parity, which is the answer
             marked = "high" if it.task == "parity_high" else "loud"
-            tones = [v.split(" and ") for s, v in facts if s.startswith("tone")]
-            assert all(len(t) == 2 and t[0] in ("loud", "quiet") and t[1] in ("high", "low") for t in tones)
-            is_marked = [marked in t for t in tones]
+            tones = [v for s, v in facts if s.startswith("tone")]
             counts = [v for s, v in facts if s == "the count"]
-            assert len(tones) in (3, 4) and counts == [NUMBERS[sum(is_marked[: k + 1])] for k in range(len(tones))]
+            assert len(tones) in (3, 4) and counts == [NUMBERS[tones[: k + 1].count(marked)] for k in range(len(tones))]
             assert facts[-1] == [counts[-1], it.answer]
-            assert (sum(is_marked) % 2 == 1) == (it.answer == "odd")
+            assert (tones.count(marked) % 2 == 1) == (it.answer == "odd")
 
 
 def test_flawed_and_inconsistent_traces():
@@ -107,12 +105,12 @@ def test_misheard_traces_follow_from_their_own_claims():
     task = TASKS["hard"][0]  # parity_high
     tones = [Tone("high", "loud"), Tone("low", "quiet"), Tone("high", "quiet")]  # two high: even
     assert trace_text(*task.describe(tones)) == (
-        "Tone one is loud and high. The count is one. Tone two is quiet and low. The count is one. "
-        "Tone three is quiet and high. The count is two. Two is even. So the answer is even.")
-    # One tone's pitch misheard flips the parity; no single flip keeps it (flawed), two do.
+        "Tone one is high. The count is one. Tone two is low. The count is one. Tone three is high. The count is two. "
+        "Two is even. So the answer is even.")
+    # One tone misheard flips the parity; no single flip keeps it (flawed), two do.
     assert [trace_text(*task.describe(t)) for t in misheard(task, tones, keep_answer=False)][1] == (
-        "Tone one is loud and high. The count is one. Tone two is quiet and high. The count is two. "
-        "Tone three is quiet and high. The count is three. Three is odd. So the answer is odd.")
+        "Tone one is high. The count is one. Tone two is high. The count is two. Tone three is high. "
+        "The count is three. Three is odd. So the answer is odd.")
     assert len(misheard(task, tones, keep_answer=True)) == 3  # the three pairs of tones
     # Judged against the clip's facts (7: three tones, three counts, "two is even"): tone one, the first
     # count and tone three are true; tone two, the counts after it and "three is odd" (no such fact) are not.
@@ -120,12 +118,6 @@ def test_misheard_traces_follow_from_their_own_claims():
     wrong = trace_text(*task.describe(misheard(task, tones, keep_answer=False)[1]))
     q = JudgeRequest(task.question, task.choices, wrong, "even", tuple(facts))
     assert rule_quality(q) == 0.4 and rule_consistency(q) == 0.0  # 3/7 true; concludes odd, answers even
-    # A misheard level (not what parity_high counts) keeps every count and the answer, and only the judge of
-    # think quality sees it: 6 of 7 claims true, consistent, right.
-    other_cue = trace_text(*task.describe([Tone("high", "quiet"), *tones[1:]]))
-    q = JudgeRequest(task.question, task.choices, other_cue, "even", tuple(facts))
-    assert other_cue.endswith("So the answer is even.") and rule_consistency(q) == 1.0
-    assert rule_quality(q) == 0.9  # 6/7, in steps of 0.1
     louder = TASKS["medium"][1]  # the quiet tone's pitch does not matter: one flip keeps the answer
     assert misheard(louder, [Tone("low", "quiet"), Tone("high", "loud")], keep_answer=True) == [
         [Tone("high", "quiet"), Tone("high", "loud")]]

@@ -18,16 +18,11 @@ Easy items are one perception. Medium items combine two (an XOR, a lookup). Hard
 the parity of 3 or 4 perceptions: parity is the textbook function a shallow network cannot
 compute in one pass from pooled features (it is not monotone in the count, and the count is
 not fixed), yet it is one easy step per tone once each tone and a running count are written
-down, which is what the think traces do ("Tone one is loud and high. The count is one. Tone two
-is quiet and low. The count is one. Tone three is quiet and high. The count is two. Two is even.
-So the answer is even."): each count is the previous one plus the tone just stated, the last
-count's parity is a fixed lookup, and the conclusion copies it. The traces state both cues of
-every tone, the counted one and the other, so a trace can be wrong where the answer is right
-(a misheard uncounted cue) and think quality (R_t) sees errors that accuracy does not; with the
-counted cue alone, one misheard tone flips the parity and R_t saw almost nothing new (measured:
-`docs/demo.md`, "What sets the hard comparison with `grpo_cot`"). (A running parity, "So far
-odd.", was measured to be harder for the tiny model: it needs the latest of several states, a
-count does not.) Tone
+down, which is what the think traces do ("Tone one is high. The count is one. Tone two is low.
+The count is one. Tone three is high. The count is two. Two is even. So the answer is even."):
+each count is the previous one plus the tone just stated, the last count's parity is a fixed
+lookup, and the conclusion copies it. (A running parity, "So far odd.", was measured to be
+harder for the tiny model: it needs the latest of several states, a count does not.) Tone
 lengths vary so that the shortcut a one-pass model finds, adding up how long the high (or loud)
 band sounds, does not give the count: with every tone 0.2 s long, the cold start's direct
 answers to parity_high reached 92 % at seed 43 (2400 steps); with lengths of 0.08-0.26 s, 48 %
@@ -70,7 +65,7 @@ MAX_SECONDS = 2.0
 """Hard limit on clip length: the shortest tiny model sees 2 s of mel frames."""
 SPLIT_SEED_OFFSETS = {"train": 0, "test": 1_000_003, "val": 2_000_006}
 """Seed offset of each split, so held-out items are drawn independently of the training ones."""
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 5
 """Bump when the audio or texts change, so cached sets on disk are rewritten."""
 
 LOW_HZ = (200.0, 350.0)
@@ -185,9 +180,8 @@ def _louder_pitch_describe(tones: Sequence[Tone]) -> tuple[Facts, str]:
 
 
 def _parity(attribute: str, marked: str) -> tuple[Callable, Callable]:
-    """Parity of the tones whose `attribute` is `marked`: the trace states each tone's level and pitch ("Tone
-    two is loud and high.") and keeps a running count of the marked ones ("The count is two."), then states the
-    last count's parity ("Two is even."), which the conclusion copies."""
+    """Parity of the tones whose `attribute` is `marked`: the trace keeps a running count ("The count is two."),
+    then states the last count's parity ("Two is even."), which the conclusion copies."""
 
     def draw(rng: np.random.Generator, answer: str) -> list[Tone]:
         n = int(rng.integers(3, 5))
@@ -201,7 +195,7 @@ def _parity(attribute: str, marked: str) -> tuple[Callable, Callable]:
         count = 0
         for k, t in enumerate(tones):
             count += getattr(t, attribute) == marked
-            facts += [(f"tone {NUMBERS[k + 1]}", f"{t.level} and {t.pitch}"), ("the count", NUMBERS[count])]
+            facts += [(f"tone {NUMBERS[k + 1]}", getattr(t, attribute)), ("the count", NUMBERS[count])]
         parity = "odd" if count % 2 else "even"
         return facts + [(NUMBERS[count], parity)], parity
 
@@ -219,7 +213,7 @@ class Task:
     describe: Callable[[Sequence[Tone]], tuple[Facts, str]]
     """tones -> (the claims about them, in trace order; the answer they give)."""
     heard: str
-    """The attribute the answer depends on ("pitch" or "level"): what a flawed trace mishears."""
+    """The attribute the trace states ("pitch" or "level"): what a flawed trace mishears."""
 
 
 _PARITY_HIGH, _PARITY_LOUD = _parity("pitch", "high"), _parity("level", "loud")
