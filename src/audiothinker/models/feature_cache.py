@@ -119,14 +119,15 @@ def whole_mel(inner: Callable, extractor: Any, wav: np.ndarray, device: str) -> 
     return [trim_frames(r) for r in np.asarray(inner(extractor, wav, device))]
 
 
-def windowed_mel(inner: Callable, extractor: Any, wav: np.ndarray, device: str) -> list[tuple[np.ndarray, np.ndarray, int]]:
+def windowed_mel(inner: Callable, extractor: Any, wav: np.ndarray, device: str,
+                 end: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """Trimmed mel rows of `wav` [B, T] (zero-padded clips), computed on the waveforms cut three STFT windows
-    after the last nonzero sample of any row, not on all T samples: a 2 s clip in a 30 s window costs a
-    fourteenth of the STFT and mel work. Exact: every frame of the cut waveform sees the same samples as in
-    the whole one (the centre padding reflects zeros), the frames after it all see zeros only and equal the
-    cut waveform's last frame, and Whisper's floor (row maximum - 8) comes from the same frames."""
+    after `end`, the last nonzero sample of any row plus one (`_trim_zeros`, which the caller's keys already
+    found), not on all T samples: a 2 s clip in a 30 s window costs a fourteenth of the STFT and mel work.
+    Exact: every frame of the cut waveform sees the same samples as in the whole one (the centre padding
+    reflects zeros), the frames after it all see zeros only and equal the cut waveform's last frame, and
+    Whisper's floor (row maximum - 8) comes from the same frames."""
     n_fft, hop = int(extractor.n_fft), int(extractor.hop_length)
-    end = max((int(nz[-1]) + 1 if len(nz := np.flatnonzero(row)) else 0) for row in wav)
     cut = -(-(end + 3 * n_fft) // hop) * hop
     if cut >= wav.shape[1] or wav.shape[1] % hop:
         return whole_mel(inner, extractor, wav, device)
@@ -143,8 +144,10 @@ def _mel_memo(cls: type, settings: bytes) -> Any:
         wav = np.asarray(waveform, dtype=np.float32)
         if wav.ndim == 1:
             return inner(self, waveform, device)
-        keys = [_digest(settings, str(len(row)).encode(), _trim_zeros(row).tobytes()) for row in wav]
-        rows = _fetch(_MEL, keys, lambda miss: windowed_mel(inner, self, wav[miss], device), "mel")
+        sounds = [_trim_zeros(row) for row in wav]
+        keys = [_digest(settings, str(len(row)).encode(), sound.tobytes()) for row, sound in zip(wav, sounds)]
+        rows = _fetch(_MEL, keys, lambda miss: windowed_mel(inner, self, wav[miss], device,
+                                                            max(len(sounds[i]) for i in miss)), "mel")
         return stack_untrimmed(rows)
 
     return extract
