@@ -379,10 +379,12 @@ def test_task_think_fractions_are_flat_across_difficulties_and_drawn_by_the_seed
     from audiothinker.sft import SFTOptions
 
     chances = PLANS["full"].think_fractions
+    assert set(chances) == set(TASKS) and len({sum(c) / len(c) for c in chances.values()}) == 1  # flat means
+    assert chances["hard"] == (0.5, 0.5) and chances["easy"] == (0.25, 0.75)
     draws = [task_think_fractions(seed, chances) for seed in range(10)]
     for fr in draws:
-        for tasks in TASKS.values():  # every difficulty: one task of each chance, so the same mean
-            assert sorted(fr[t.name] for t in tasks) == sorted(chances)
+        for level, tasks in TASKS.items():  # every difficulty: one task of each of its chances
+            assert sorted(fr[t.name] for t in tasks) == sorted(chances[level])
     assert len({tuple(sorted(fr.items())) for fr in draws}) > 1  # which task thinks more is the seed's draw
     assert task_think_fractions(3, chances) == task_think_fractions(3, chances)
     opts = SFTOptions(0.65, "mixed", task_think_fractions={"pitch": 0.4})

@@ -12,9 +12,9 @@ stopped and a change to RL settings reuses the cold start):
                  real chat template); its audio encoder stays at its random init (frozen, cached)
   3. cold start  `audiothinker sft` (<out>/sft/final): the three prompts (DemoPlan.prompt_shares);
                  under the adaptive one a seeded coin picks a trace or a direct answer, with a
-                 chance per task (0.25 or 0.75, one task of each difficulty at each:
-                 DemoPlan.think_fractions), so the choice depends on the question but not on its
-                 difficulty; then a shorter phase with the flawed traces fixed (DemoPlan.sft_fix_steps)
+                 chance per task (easy and medium: 0.25 or 0.75, one task at each; hard: 0.5 for
+                 both: DemoPlan.think_fractions), so the choice depends on the question but not on
+                 its difficulty; then a shorter phase with the flawed traces fixed (DemoPlan.sft_fix_steps)
   4. eval        the cold start with the adaptive prompt ("prompt only"), and forced into each
                  mode (first tag given): does thinking help it, on which items? And how far its
                  think-or-answer choice is shared between questions (decision coupling: the cosine

@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,20 @@ TRACE_SHARES = (0.15, 0.15)
 """Shares of flawed (misheard tones, right conclusion) and inconsistent (true facts, then a conclusion naming
 another option than the answer) cold-start traces: R_t and R_c have something to fix, as in real models'
 traces."""
+
+
+THINK_FRACTIONS: dict[str, tuple[float, float]] = {"easy": (0.25, 0.75), "medium": (0.25, 0.75), "hard": (0.5, 0.5)}
+"""The full plan's cold-start think chances per difficulty (`DemoPlan.think_fractions`). Easy and medium: one
+task at 0.25 and the other at 0.75, so the prompt-only model's choice depends on the question, as a real
+model's does (one chance for every item was measured to leave RL no question to build on: the choice fell to
+"no think" on every task alike). Every difficulty's mean, one half, is where RL's batch think rate lambda
+starts, and there ATAR's two gammas are equal (with 0.4 / 0.9, lambda 0.65-0.75 at the start, the hard task at
+0.4 followed the easy and medium ones to direct answers at five of eight seeds). Hard: both tasks at one half.
+With 0.25 / 0.75 there too, the hard task at 0.25 was where the demo missed most: RL has to carry its choice from
+0.25 to thinking while the easy and medium questions, whose first-tag gradients lie close to it (cosine
+0.6-0.9), are pushed the other way, and the cold start trains its direct answers on 59 % of its presentations
+(the direct path learned the parity at some seeds, 66-73 %) and its traces on 41 %. At one half, 43 % and 57 %
+(docs/demo.md, section "Both hard tasks at one half")."""
 
 
 def longest_first(presets) -> list[str]:
@@ -71,22 +85,16 @@ class DemoPlan:
     """Completions per prompt (G)."""
     max_new_tokens: int | None = None
     """Completion limit of RL and evaluation; None: recipes/demo/rl.yaml's (room for the longest trace)."""
-    think_fractions: tuple[float, float] = (0.25, 0.75)
-    """Cold start: chances of a think target under the adaptive prompt. Within each difficulty one task,
-    drawn by the seed, gets the first and the other the second (`task_think_fractions`): the prompt-only
-    model's choice depends on the question, as a real model's does, and is flat across difficulties in its
-    samples. Their mean, one half, is where RL's batch think rate lambda starts, and there ATAR's two gammas
-    are equal; with 0.4 / 0.9 (lambda 0.65-0.75 at the start) ATAR first pays every trace less and every
-    direct answer more, and the hard task at 0.4 followed the easy and medium ones to direct answers at five
-    of eight seeds. The hard task at 0.25 also lay less along the other tasks at its chance (cosine of the
-    first-tag gradients 0.69-0.79 at seeds 47 / 42 / 48, against 0.84-0.89 at 0.4). Chances of 0.1 and 0.4
-    were measured at seed 42: atar_cr_tr never took to thinking on hard items. One chance for every item was
-    measured to leave RL no question to build on: the choice fell to "no think" on every task alike."""
+    think_fractions: Mapping[str, tuple[float, float]] = dataclasses.field(
+        default_factory=lambda: dict(THINK_FRACTIONS))
+    """Cold start: chances of a think target under the adaptive prompt, per difficulty. Within a difficulty one
+    task, drawn by the seed, gets the first and the other the second (`task_think_fractions`). Every difficulty
+    has the mean one half, so the prompt-only model's no-think rate is flat across difficulties; see
+    `THINK_FRACTIONS` for why the hard tasks both get one half."""
     prompt_shares: tuple[float, float, float] = (0.65, 0.25, 0.10)
     """Cold start: shares of the adaptive, think and no-think prompts among its micro-batches (`SFTOptions`).
-    The forced prompts' targets count toward each task's shape too: with 0.25 / 0.75 and these shares the
-    0.25 hard task gets about as many direct targets (59 % of its draws) as the 0.4 one did with 50 / 25 / 25
-    (55 %), so its direct answers are learned as well as before."""
+    The forced prompts' targets count toward each task's shape too: with these shares a task at 0.25 gets a
+    direct target on 59 % of its draws, one at 0.5 on 43 %, one at 0.75 on 26 %."""
 
 
 PLANS: dict[str, DemoPlan] = {
@@ -97,9 +105,9 @@ PLANS: dict[str, DemoPlan] = {
 }
 
 
-def task_think_fractions(seed: int, fractions: tuple[float, float]) -> dict[str, float]:
-    """{task: think chance}: within each difficulty the tasks in a seeded order get the fractions in turn, so
-    every difficulty has the same mean and which task thinks more is chance, not difficulty."""
+def task_think_fractions(seed: int, fractions: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """{task: think chance}: within each difficulty the tasks in a seeded order get that difficulty's fractions
+    in turn (`fractions[difficulty]`), so which task thinks more is chance, not the task."""
     import random
 
     from audiothinker.data.synthetic import TASKS
@@ -109,7 +117,8 @@ def task_think_fractions(seed: int, fractions: tuple[float, float]) -> dict[str,
     for level, tasks in TASKS.items():
         names = sorted(t.name for t in tasks)
         rng.shuffle(names)
-        out.update({name: fractions[k % len(fractions)] for k, name in enumerate(names)})
+        chances = fractions[level]
+        out.update({name: chances[k % len(chances)] for k, name in enumerate(names)})
     return out
 
 

@@ -24,8 +24,8 @@ TRANSFER = (
     "consistent answer, 1.5 x think accuracy must exceed 4 x direct accuracy - 1), so RL learns to think only where "
     "the cold start's traces really help, and only on questions the policy can tell apart at its first token. "
     "What does not transfer: the sizes (a 64-wide 2-layer model, minutes of CPU), difficulty by construction (the "
-    "parity of 3-4 perceived tones of random lengths, which the direct path still gets right on 48-68 % of the "
-    "items: two options, where MMAU has four, put a guess at 50 %, close to where ATAR stops paying for a "
+    "parity of 3-4 perceived tones of random lengths, which the direct path still gets right on 47-74 % of a "
+    "hard task's items: two options, where MMAU has four, put a guess at 50 %, close to where ATAR stops paying for a "
     "trace), per-task think chances set by a coin rather than learned from data, a rule judge that knows every "
     "fact (an LLM judge is noisy and never hears the audio), Dr. GRPO's advantages in place of the paper's "
     "group-normalised ones, split at the think-or-answer token (`train.mode_advantage: split`, ours), and one RL "
@@ -250,10 +250,9 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         f"inconsistency rate and think quality: `{judge_backend}`. Held-out test split (another seed), greedy.",
         "",
         *([RULES, ""] if judge_backend == "rule" else []),
-        "Cold start: the chance of a think target under the adaptive prompt, by task (one task of each difficulty "
-        "at each chance, drawn by the seed): " + ", ".join(f"{t} {f:.2f}" for t, f in
-                                                            task_think_fractions(seed, plan.think_fractions).items())
-        + ".",
+        "Cold start: the chance of a think target under the adaptive prompt, by task (within each difficulty one "
+        "task at each of its chances, drawn by the seed; every difficulty's mean is one half): "
+        + ", ".join(f"{t} {f:.2f}" for t, f in task_think_fractions(seed, plan.think_fractions).items()) + ".",
         "",
         "## Does thinking help the cold-start model? (before any RL)",
         "",
