@@ -156,6 +156,25 @@ def test_decision_coupling_reads_the_first_tag_log_odds(tmp_path):
     assert out["think_share"]["pitch"] == pytest.approx(1 / (1 + math.exp(-d)), abs=1e-4)
 
 
+def test_the_completion_limit_has_room_for_every_cold_start_target(tmp_path):
+    """recipes/demo/rl.yaml's max_new_tokens (RL and every evaluation) fits the longest cold-start target, so
+    no trace the cold start learned is cut off before its answer."""
+    from transformers import AutoTokenizer
+
+    from audiothinker.data.synthetic import generate_items
+    from audiothinker.demo import _rl_settings
+    from audiothinker.demo.plan import TRACE_SHARES
+    from audiothinker.models.tiny import build_tiny_qwen2_audio
+    from audiothinker.sft import target_tokens
+
+    tokenizer = AutoTokenizer.from_pretrained(build_tiny_qwen2_audio(tmp_path / "m", seed=1, hidden=32, layers=1))
+    items = generate_items(600, seed=5, difficulties=("hard",), trace_shares=TRACE_SHARES)
+    longest = max(len(target_tokens(tokenizer, it, True, tokenizer.eos_token_id)[0]) for it in items)
+    limit = _rl_settings(RECIPES).max_new_tokens
+    assert longest <= limit, f"longest cold-start target {longest} tokens > max_new_tokens {limit}"
+    assert PLANS["full"].max_new_tokens is None  # the full plan uses the recipe's limit
+
+
 def test_aggregate_over_seeds():
     runs = {1: _seed(0.7), 2: _seed(0.5), 3: _seed(0.1)}
     rows = aggregate_targets({k: targets(*v) for k, v in runs.items()})
