@@ -10,8 +10,7 @@ import soundfile as sf
 from audiothinker.data import load_records, split_seed, write_synthetic
 from audiothinker.data.synthetic import (
     HIGH_HZ, LOW_HZ, MAX_SECONDS, PARITY_TONES, SAMPLE_RATE, SLOT_START, SLOT_STEP, TASKS, TONE_SECONDS, Tone,
-    generate_items, misheard,
-    trace_text,
+    generate_items, misheard, trace_text,
 )
 from audiothinker.judge.base import JudgeRequest
 from audiothinker.judge.rule import last_option_named, record_facts, rule_consistency, rule_quality
@@ -75,7 +74,8 @@ def test_reasoning_ends_naming_the_answer_and_facts_determine_it(items):
             marked = "high" if it.task == "parity_high" else "loud"
             tones = [v for s, v in facts if s.startswith("tone")]
             counts = [v for s, v in facts if s == "the count"]
-            assert len(tones) == PARITY_TONES and counts == [str(tones[: k + 1].count(marked)) for k in range(len(tones))]
+            assert len(tones) == PARITY_TONES
+            assert counts == [str(tones[: k + 1].count(marked)) for k in range(len(tones))]
             assert facts[-1] == [counts[-1], it.answer]
             assert (tones.count(marked) % 2 == 1) == (it.answer == "odd")
 

@@ -193,7 +193,7 @@ def _louder_pitch_describe(tones: Sequence[Tone]) -> tuple[Facts, str]:
 
 
 def _parity(attribute: str, marked: str) -> tuple[Callable, Callable]:
-    """Parity of the tones whose `attribute` is `marked`: the trace keeps a running count ("The count is two."),
+    """Parity of the tones whose `attribute` is `marked`: the trace keeps a running count ("The count is 2."),
     then states the last count's parity ("2 is even."), which the conclusion copies. Counts are digits (module
     docstring)."""
 
