@@ -95,6 +95,16 @@ def test_break_even_rows_say_which_mode_atar_pays_more_for():
         ["direct", "think", "either", "direct"]
 
 
+def test_the_report_states_each_difficultys_think_chance_from_the_plan():
+    from audiothinker.demo.report import think_chance_line
+
+    plan = dataclasses.replace(PLANS["smoke"], think_fractions={"easy": (0.2, 0.4), "medium": (0.5, 0.5),
+                                                               "hard": (0.9, 0.7)})
+    line = think_chance_line(plan, 3)
+    assert "each difficulty's mean: easy 0.30, medium 0.50, hard 0.80)" in line
+    assert "parity_high 0.90" in line or "parity_high 0.70" in line  # a hard task gets one of hard's chances
+
+
 def test_cosine_matrix_and_coupling_groups():
     import torch
 

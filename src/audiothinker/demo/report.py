@@ -237,6 +237,14 @@ def coupling_lines(coupling: Mapping[str, Any], fractions: Mapping[str, float]) 
     ]
 
 
+def think_chance_line(plan: DemoPlan, seed: int) -> str:
+    """The report's sentence on the cold start's think chance of each task, with each difficulty's mean."""
+    means = ", ".join(f"{d} {sum(c) / len(c):.2f}" for d, c in plan.think_fractions.items())
+    chances = ", ".join(f"{t} {f:.2f}" for t, f in task_think_fractions(seed, plan.think_fractions).items())
+    return ("Cold start: the chance of a think target under the adaptive prompt, by task (within each difficulty "
+            f"one task at each of its chances, drawn by the seed; each difficulty's mean: {means}): {chances}.")
+
+
 def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, summaries: Mapping[str, Any],
                  forced: Mapping[str, Any], checks: list[dict], pngs: list[Path],
                  coupling: Mapping[str, Any] | None = None) -> list[str]:
@@ -250,9 +258,7 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         f"inconsistency rate and think quality: `{judge_backend}`. Held-out test split (another seed), greedy.",
         "",
         *([RULES, ""] if judge_backend == "rule" else []),
-        "Cold start: the chance of a think target under the adaptive prompt, by task (within each difficulty one "
-        "task at each of its chances, drawn by the seed; every difficulty's mean is one half): "
-        + ", ".join(f"{t} {f:.2f}" for t, f in task_think_fractions(seed, plan.think_fractions).items()) + ".",
+        think_chance_line(plan, seed),
         "",
         "## Does thinking help the cold-start model? (before any RL)",
         "",
