@@ -44,7 +44,7 @@ def test_cached_prompts_and_embeddings_equal_the_computed_ones(tiny, tmp_path):
             b = prompt_batch(cached, items, "adaptive", None)
             assert torch.equal(b.audio["input_features"], ref.audio["input_features"])
             assert torch.equal(cached.prompt_embeds(cached.model, b), ref_emb)
-    assert feature_cache.STATS["call_hits"] - before["call_hits"] == 6  # the whole extractor call, per clip
+    assert feature_cache.STATS["prompt_hits"] - before["prompt_hits"] == 6  # the whole prompt, per row
     assert feature_cache.STATS["encoder_hits"] - before["encoder_hits"] == 6
     # The processor saves as published: no cache traces in its files.
     cached.processor.save_pretrained(tmp_path / "cached")
@@ -52,6 +52,30 @@ def test_cached_prompts_and_embeddings_equal_the_computed_ones(tiny, tmp_path):
     saved = json.loads((tmp_path / "cached" / "processor_config.json").read_text())
     assert saved == json.loads((tmp_path / "plain" / "processor_config.json").read_text())
     assert saved["feature_extractor"]["feature_extractor_type"] == "WhisperFeatureExtractor"
+
+
+def test_memoized_prompts_are_the_processors_batch_bit_for_bit(tiny):
+    """Hits and misses in one batch, prompts of different lengths, a clip twice: the memo's batch is the
+    processor's, tensor by tensor and dtype by dtype."""
+    items = generate_items(9, seed=4)  # easy, medium and hard questions: prompts of different lengths
+    plain = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32"))
+    cached = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32", freeze_audio_tower=True,
+                                     cache_audio_features=True))
+    prompt_batch(cached, items[:4], "think", None)  # rows 0-3 seen under "think" only
+    before = dict(feature_cache.STATS)
+    for kind, rows in (("think", [2, 5, 0, 7, 2]), ("adaptive", [0, 1, 8]), ("think", [8, 3, 6, 1])):
+        recs = [items[i] for i in rows]
+        ref, got = prompt_batch(plain, recs, kind, None), prompt_batch(cached, recs, kind, None)
+        assert got.texts == ref.texts
+        for name in ("input_ids", "attention_mask"):
+            a, b = getattr(got, name), getattr(ref, name)
+            assert a.dtype == b.dtype and torch.equal(a, b), name
+        assert set(got.audio) == set(ref.audio)
+        for name, value in ref.audio.items():
+            assert got.audio[name].dtype == value.dtype and torch.equal(got.audio[name], value), name
+    # hits: rows 2, 0, 2 again; 3, 1 (seen under "think"). misses: 5, 7; 0, 1, 8 (first under "adaptive"); 8, 6.
+    assert feature_cache.STATS["prompt_hits"] - before["prompt_hits"] == 5
+    assert feature_cache.STATS["prompt_misses"] - before["prompt_misses"] == 7
 
 
 @pytest.mark.parametrize("window_s", [2, 30])

@@ -19,9 +19,13 @@ clips again, so `model.cache_audio_features` memoizes both, keyed by content:
   is always run. With dropout off (eval mode, or a dropout of 0 as in the published configs)
   the cached output is the output, bit for bit.
 
-Both are overrides on the instances (`tower.forward`; the feature extractor's class, renamed as
-itself): weight names, the saved checkpoint and the processor's files are unchanged. The caches are
-process-global, so later stages of one process (cold start, RL, evaluations) reuse them.
+With the encoder memo, whole prompts too (`cache_prompts`): by each row's messages and clip, so a
+prompt seen before skips the chat template, tokenizing and the extractor call.
+
+These are overrides on the instances (`tower.forward`; the feature extractor's class, renamed as
+itself; the policy's `build_prompts`): weight names, the saved checkpoint and the processor's files are
+unchanged. The mel, call and encoder caches are process-global, so later stages of one process (cold start,
+RL, evaluations) reuse them; the prompt memo is its policy's.
 """
 
 from __future__ import annotations
@@ -41,7 +45,10 @@ MAX_ENTRIES = 20_000
 _MEL: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, int]] = OrderedDict()
 _ENC: OrderedDict[bytes, torch.Tensor] = OrderedDict()
 _CALL: OrderedDict[bytes, tuple[tuple[np.ndarray, np.ndarray, int], dict[str, np.ndarray]]] = OrderedDict()
-STATS = {"call_hits": 0, "call_misses": 0, "mel_hits": 0, "mel_misses": 0, "encoder_hits": 0, "encoder_misses": 0}
+STATS = {"call_hits": 0, "call_misses": 0, "mel_hits": 0, "mel_misses": 0, "encoder_hits": 0, "encoder_misses": 0,
+         "prompt_hits": 0, "prompt_misses": 0}
+PROMPT_AUDIO_KEYS = ("input_features", "feature_attention_mask")
+"""The audio of a prompt batch that `cache_prompts` memoizes (Qwen2-Audio's: one fixed window per clip)."""
 
 
 def has_entries() -> bool:
@@ -228,10 +235,77 @@ def cache_encoder(tower: torch.nn.Module) -> None:
     tower.lazy_mask = True  # `forward` takes attention_mask as a function of the rows it runs
 
 
+def cache_prompts(policy: Policy) -> None:
+    """Memoize `policy.build_prompts(messages, clips)` row by row, by each row's messages and clip.
+
+    A prompt seen before (SFT epochs, RL revisits, repeated evaluations) skips the chat template, the
+    processor's text expansion and tokenizing, and the feature memo's lookup; the batch is put together
+    as the processor pads it (ids left-padded with the pad token, features one fixed window per clip).
+    Calls of another shape (no pad token, right padding, clips that are not 1-D arrays, audio other
+    than `PROMPT_AUDIO_KEYS`) fall through to the processor.
+    """
+    import json
+
+    inner = policy.build_prompts
+    memo: OrderedDict[bytes, tuple[str, torch.Tensor, tuple[np.ndarray, np.ndarray, int], torch.Tensor]] = OrderedDict()
+    state: dict[str, Any] = {"on": True, "mask_dtype": torch.long}
+
+    def build_prompts(messages: list[list[dict]], audios: list[Any]) -> Any:
+        tok = policy.tokenizer
+        if (not state["on"] or tok.pad_token_id is None or tok.padding_side != "left" or len(messages) != len(audios)
+                or not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in audios)):
+            return inner(messages, audios)
+        keys = [_digest(json.dumps(m, sort_keys=True, default=str).encode(), str(a.dtype).encode(),
+                        str(len(a)).encode(), np.ascontiguousarray(a).tobytes()) for m, a in zip(messages, audios)]
+
+        def compute(miss: list[int]) -> list[Any]:
+            batch = inner([messages[i] for i in miss], [audios[i] for i in miss])
+            if set(batch.audio) != set(PROMPT_AUDIO_KEYS) or batch.audio["input_features"].dim() != 3:
+                raise _Unsupported
+            state["mask_dtype"] = batch.attention_mask.dtype
+            rows = []
+            for j in range(len(miss)):
+                ids = batch.input_ids[j][batch.attention_mask[j].bool()].clone()
+                feats = trim_frames(batch.audio["input_features"][j].numpy())
+                rows.append((batch.texts[j], ids, feats, batch.audio["feature_attention_mask"][j].clone()))
+            return rows
+
+        try:
+            rows = _fetch(memo, keys, compute, "prompt")
+        except _Unsupported:
+            state["on"] = False
+            return inner(messages, audios)
+        return _assemble(rows, tok.pad_token_id, state["mask_dtype"])
+
+    policy.build_prompts = build_prompts
+
+
+class _Unsupported(Exception):
+    """A prompt batch of another layout than `cache_prompts` puts together."""
+
+
+def _assemble(rows: list[tuple[str, torch.Tensor, tuple[np.ndarray, np.ndarray, int], torch.Tensor]],
+              pad_id: int, mask_dtype: torch.dtype) -> Any:
+    """The prompt batch of memoized rows, left-padded as the processor pads it."""
+    from audiothinker.models.base import PromptBatch
+
+    width = max(len(ids) for _, ids, _, _ in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=rows[0][1].dtype)  # [B, P]
+    attention_mask = torch.zeros((len(rows), width), dtype=mask_dtype)  # [B, P]
+    for i, (_, ids, _, _) in enumerate(rows):
+        input_ids[i, width - len(ids):] = ids
+        attention_mask[i, width - len(ids):] = 1
+    audio = {"input_features": torch.from_numpy(stack_untrimmed([f for _, _, f, _ in rows])),
+             "feature_attention_mask": torch.stack([m for _, _, _, m in rows])}
+    return PromptBatch(input_ids, attention_mask, audio, [t for t, _, _, _ in rows])
+
+
 def install(policy: Policy, audio_tower: torch.nn.Module | None) -> None:
-    """Both caches on a policy with a Whisper-style feature extractor (the encoder one if `audio_tower`)."""
+    """Both caches on a policy with a Whisper-style feature extractor (the encoder one, and the prompt memo
+    `cache_prompts`, if `audio_tower`)."""
     fe = getattr(policy.processor, "feature_extractor", None)  # a text adapter's processor is its tokenizer
     if fe is not None and hasattr(fe, "_torch_extract_fbank_features"):
         cache_mel(fe)
     if audio_tower is not None:
         cache_encoder(audio_tower)
+        cache_prompts(policy)
