@@ -9,8 +9,9 @@ import soundfile as sf
 
 from audiothinker.data import load_records, split_seed, write_synthetic
 from audiothinker.data.synthetic import (
-    HIGH_HZ, LOW_HZ, MAX_SECONDS, PARITY_TONES, SAMPLE_RATE, SLOT_START, SLOT_STEP, TASKS, TONE_SECONDS, Tone,
-    generate_items, misheard, trace_text,
+    HIGH_HZ, LOW_HZ, MAX_SECONDS, NUMBERS, SAMPLE_RATE, SLOT_START, SLOT_STEP, TASKS, TONE_SECONDS, Tone, generate_items,
+    misheard,
+    trace_text,
 )
 from audiothinker.judge.base import JudgeRequest
 from audiothinker.judge.rule import last_option_named, record_facts, rule_consistency, rule_quality
@@ -74,8 +75,7 @@ def test_reasoning_ends_naming_the_answer_and_facts_determine_it(items):
             marked = "high" if it.task == "parity_high" else "loud"
             tones = [v for s, v in facts if s.startswith("tone")]
             counts = [v for s, v in facts if s == "the count"]
-            assert len(tones) == PARITY_TONES
-            assert counts == [str(tones[: k + 1].count(marked)) for k in range(len(tones))]
+            assert len(tones) in (3, 4) and counts == [NUMBERS[tones[: k + 1].count(marked)] for k in range(len(tones))]
             assert facts[-1] == [counts[-1], it.answer]
             assert (tones.count(marked) % 2 == 1) == (it.answer == "odd")
 
@@ -105,15 +105,15 @@ def test_misheard_traces_follow_from_their_own_claims():
     task = TASKS["hard"][0]  # parity_high
     tones = [Tone("high", "loud"), Tone("low", "quiet"), Tone("high", "quiet")]  # two high: even
     assert trace_text(*task.describe(tones)) == (
-        "Tone one is high. The count is 1. Tone two is low. The count is 1. Tone three is high. The count is 2. "
-        "2 is even. So the answer is even.")
+        "Tone one is high. The count is one. Tone two is low. The count is one. Tone three is high. The count is two. "
+        "Two is even. So the answer is even.")
     # One tone misheard flips the parity; no single flip keeps it (flawed), two do.
     assert [trace_text(*task.describe(t)) for t in misheard(task, tones, keep_answer=False)][1] == (
-        "Tone one is high. The count is 1. Tone two is high. The count is 2. Tone three is high. "
-        "The count is 3. 3 is odd. So the answer is odd.")
+        "Tone one is high. The count is one. Tone two is high. The count is two. Tone three is high. "
+        "The count is three. Three is odd. So the answer is odd.")
     assert len(misheard(task, tones, keep_answer=True)) == 3  # the three pairs of tones
-    # Judged against the clip's facts (7: three tones, three counts, "2 is even"): tone one, the first
-    # count and tone three are true; tone two, the counts after it and "3 is odd" (no such fact) are not.
+    # Judged against the clip's facts (7: three tones, three counts, "two is even"): tone one, the first
+    # count and tone three are true; tone two, the counts after it and "three is odd" (no such fact) are not.
     facts, _ = task.describe(tones)
     wrong = trace_text(*task.describe(misheard(task, tones, keep_answer=False)[1]))
     q = JudgeRequest(task.question, task.choices, wrong, "even", tuple(facts))

@@ -11,33 +11,24 @@ per difficulty; the difficulty is the number of perceptions and how they combine
 | easy       | loudness     | Is the tone loud or quiet?                                | loud, quiet     |
 | medium     | same_pitch   | Do the two tones have the same pitch?                     | same, different |
 | medium     | louder_pitch | Is the louder of the two tones high or low?               | high, low       |
-| hard       | parity_high  | Is the number of high tones odd or even? (5 tones)        | odd, even       |
-| hard       | parity_loud  | Is the number of loud tones odd or even? (5 tones)        | odd, even       |
+| hard       | parity_high  | Is the number of high tones odd or even? (3 or 4 tones)   | odd, even       |
+| hard       | parity_loud  | Is the number of loud tones odd or even? (3 or 4 tones)   | odd, even       |
 
-Easy items are one perception. Medium items combine two (an XOR, a lookup). Hard items are the
-parity of five perceptions, each tone's pitch and loudness a coin (a rejection keeps the
-answer): parity is the textbook function a shallow network cannot compute in one pass from
-pooled features (it is not monotone in the count), yet it is one easy step per tone once each
-tone and a running count are written down, which is what the think traces do ("Tone one is high.
-The count is 1. Tone two is low. The count is 1. Tone three is high. The count is 2. ...
-2 is even. So the answer is even."): each count is the previous one plus the tone just stated,
-the last count's parity is a fixed lookup, and the conclusion copies it. (A running parity, "So
-far odd.", was measured to be harder for the tiny model: it needs the latest of several states,
-a count does not.) Tone lengths vary so that the shortcut a one-pass model finds, adding up how
-long the high (or loud) band sounds, does not give the count: with every tone 0.2 s long, the
-cold start's direct answers to parity_high reached 92 % at seed 43 (2400 steps); with lengths of
-0.08-0.26 s, 48 % (100 % when thinking).
-
-Five tones, not 3 or 4 (`PARITY_TONES`): on 3-4 tones the direct path learned the parity on
-some seeds from the commonest counts (63.7 and 74.4 % right at seeds 60 and 61); on five it
-stayed near chance (41-57 % per hard task at the seeds measured). Counts are digits, so the
-parity sentence starts with the very token the last count sentence ends on ("The count is 2. 2
-is even."). In words ("The count is zero. Zero is even.") the capitalised word is other tokens:
-the tiny model's byte-level BPE, trained on lower-case words (`models.tiny`), splits it (Z+ero,
-O+n+e, T+wo, F+our, F+ive; and "Tone" is T+one), and the tiny model slipped exactly there: on
-3-4 tones, seed 59's traces were right on 46.9 % of the items whose last count is zero or every
-tone (96.9 % with digits); on five tones, 14 of seed 42's 25 wrong traces wrote the wrong number
-there (docs/demo.md, section "Five tones with digit counts").
+Easy items are one perception. Medium items combine two (an XOR, a lookup). Hard items are
+the parity of 3 or 4 perceptions: parity is the textbook function a shallow network cannot
+compute in one pass from pooled features (it is not monotone in the count, and the count is
+not fixed), yet it is one easy step per tone once each tone and a running count are written
+down, which is what the think traces do ("Tone one is high. The count is one. Tone two is low.
+The count is one. Tone three is high. The count is two. Two is even. So the answer is even."):
+each count is the previous one plus the tone just stated, the last count's parity is a fixed
+lookup, and the conclusion copies it. (A running parity, "So far odd.", was measured to be
+harder for the tiny model: it needs the latest of several states, a count does not.) Tone
+lengths vary so that the shortcut a one-pass model finds, adding up how long the high (or loud)
+band sounds, does not give the count: with every tone 0.2 s long, the cold start's direct
+answers to parity_high reached 92 % at seed 43 (2400 steps); with lengths of 0.08-0.26 s, 48 %
+(100 % when thinking). Hard items of five tones with the counts written as digits were landed for one
+session and reverted: over eleven seeds both designs ran they held fewer checks (docs/demo.md, section
+"Five tones with digit counts: landed for one session, then reverted").
 
 Item i's slot (difficulty, task, answer) depends only on i, cycling through difficulties, then
 tasks, then answers, so every prefix is balanced: always giving one option scores chance on
@@ -45,7 +36,7 @@ every task. Its audio depends only on (seed, i).
 
 Each record carries `metadata["facts"]`: the true claims about the clip, an ordered list of
 [subject, value] pairs in the words of the traces ("tone two" is "loud and high", "the count" is
-"2", "2" is "even"), and `metadata["reasoning"]`, the cold-start think trace: a chain of
+"two", "two" is "even"), and `metadata["reasoning"]`, the cold-start think trace: a chain of
 claims "<Subject> is <value>." ending on "So the answer is <option>.". A share
 of traces is flawed and a share inconsistent, as real models' traces are (the paper's motivating
 example): a flawed trace is the correct trace of misheard tones that keep the answer (false
@@ -76,7 +67,7 @@ MAX_SECONDS = 2.0
 """Hard limit on clip length: the shortest tiny model sees 2 s of mel frames."""
 SPLIT_SEED_OFFSETS = {"train": 0, "test": 1_000_003, "val": 2_000_006}
 """Seed offset of each split, so held-out items are drawn independently of the training ones."""
-GENERATOR_VERSION = 8
+GENERATOR_VERSION = 9
 """Bump when the audio or texts change, so cached sets on disk are rewritten."""
 
 LOW_HZ = (200.0, 350.0)
@@ -88,8 +79,6 @@ TONE_SECONDS = (0.08, 0.26)
 """Each tone's length is drawn from this range (s), so the summed length of the high (or loud) tones does not
 give their number: counting needs one tone at a time."""
 NOISE = 0.004
-PARITY_TONES = 5
-"""Tones of a hard (parity) item, each a coin: the count of marked tones is 0-5 (see the module docstring)."""
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six")
 TRACE_KINDS = ("correct", "flawed", "inconsistent")
 
@@ -193,13 +182,13 @@ def _louder_pitch_describe(tones: Sequence[Tone]) -> tuple[Facts, str]:
 
 
 def _parity(attribute: str, marked: str) -> tuple[Callable, Callable]:
-    """Parity of the tones whose `attribute` is `marked`: the trace keeps a running count ("The count is 2."),
-    then states the last count's parity ("2 is even."), which the conclusion copies. Counts are digits (module
-    docstring)."""
+    """Parity of the tones whose `attribute` is `marked`: the trace keeps a running count ("The count is two."),
+    then states the last count's parity ("Two is even."), which the conclusion copies."""
 
     def draw(rng: np.random.Generator, answer: str) -> list[Tone]:
-        while True:  # each tone a coin; rejection keeps the answer (every count of its parity possible)
-            tones = [_random_tone(rng) for _ in range(PARITY_TONES)]
+        n = int(rng.integers(3, 5))
+        while True:  # rejection keeps every count of the right parity possible (0 to n)
+            tones = [_random_tone(rng) for _ in range(n)]
             if (sum(getattr(t, attribute) == marked for t in tones) % 2 == 1) == (answer == "odd"):
                 return tones
 
@@ -208,9 +197,9 @@ def _parity(attribute: str, marked: str) -> tuple[Callable, Callable]:
         count = 0
         for k, t in enumerate(tones):
             count += getattr(t, attribute) == marked
-            facts += [(f"tone {NUMBERS[k + 1]}", getattr(t, attribute)), ("the count", str(count))]
+            facts += [(f"tone {NUMBERS[k + 1]}", getattr(t, attribute)), ("the count", NUMBERS[count])]
         parity = "odd" if count % 2 else "even"
-        return facts + [(str(count), parity)], parity
+        return facts + [(NUMBERS[count], parity)], parity
 
     return draw, describe
 

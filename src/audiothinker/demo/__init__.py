@@ -6,7 +6,7 @@ Stages, in order (each has a progress bar; a finished stage is reused when the d
 with the same settings for it and the stages it reads, so an interrupted demo continues where it
 stopped and a change to RL settings reuses the cold start):
   1. data        the synthetic tone set (data.synthetic; easy: one perception, medium: two,
-                 hard: the parity of five perceptions), with flawed and inconsistent cold-start
+                 hard: the parity of 3-4 perceptions), with flawed and inconsistent cold-start
                  traces; a held-out test split from another seed (<out>/data/test.jsonl)
   2. model       a tiny random Qwen2-Audio in the published layout (30 s window, 128 mel bins,
                  real chat template); its audio encoder stays at its random init (frozen, cached)

@@ -65,11 +65,9 @@ class DemoPlan:
     sft_fix_steps: int = 0
     """Cold-start steps after `sft_steps` with the flawed traces replaced by the correct ones (the inconsistent
     ones stay): flawed traces teach misheard tones (measured on an earlier generator: per-tone pitch in hard
-    traces 74 % -> 94 % after 400 such steps). With 3-4 tones per hard item the full plan ran 1000, for the later
-    tones, which only hard items have (at seed 44, 800 left its loudness traces right on 70 % of parity_loud
-    items). With five tones every hard item trains every slot, and 1000 took the full demo to 16.0 min at seed 59
-    (traces 96.9 / 95.0 %), over its 15-minute budget: the full plan runs 500 (at seed 59 those left the loudness
-    traces right on 50.6 % of parity_loud items with digit counts, the demo's one cold-start miss there)."""
+    traces 74 % -> 94 % after 400 such steps). The full plan's 1000 are for the later tones of hard traces: at
+    seed 44, 800 such steps left its loudness traces right on 70 % of parity_loud items; 1200 took seed 42's
+    full demo to 15.2 min, over its 15-minute budget."""
     rl_eval_steps: int = 0
     """Evaluate on the held-out split every N RL steps (the held-out curve); 0 = only the final evaluation."""
     rl_eval_items: int = 48
@@ -100,7 +98,7 @@ class DemoPlan:
 
 
 PLANS: dict[str, DemoPlan] = {
-    "full": DemoPlan(train_items=1600, test_items=960, sft_steps=1200, rl_steps=80, sft_fix_steps=500, rl_batch=12),
+    "full": DemoPlan(train_items=1600, test_items=960, sft_steps=1200, rl_steps=80, sft_fix_steps=1000, rl_batch=12),
     "quick": DemoPlan(train_items=160, test_items=36, sft_steps=40, rl_steps=3, rl_batch=8, rl_generations=4),
     "smoke": DemoPlan(train_items=24, test_items=12, sft_steps=2, rl_steps=1, hidden=32, layers=1, rl_batch=4,
                       rl_generations=2, max_new_tokens=24),

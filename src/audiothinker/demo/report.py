@@ -24,7 +24,7 @@ TRANSFER = (
     "consistent answer, 1.5 x think accuracy must exceed 4 x direct accuracy - 1), so RL learns to think only where "
     "the cold start's traces really help, and only on questions the policy can tell apart at its first token. "
     "What does not transfer: the sizes (a 64-wide 2-layer model, minutes of CPU), difficulty by construction (the "
-    "parity of five perceived tones of random lengths, which the direct path still gets right on 41.2-54.4 % of a "
+    "parity of 3-4 perceived tones of random lengths, which the direct path still gets right on 47-74 % of a "
     "hard task's items: two options, where MMAU has four, put a guess at 50 %, close to where ATAR stops paying for a "
     "trace), per-task think chances set by a coin rather than learned from data, a rule judge that knows every "
     "fact (an LLM judge is noisy and never hears the audio), Dr. GRPO's advantages in place of the paper's "
