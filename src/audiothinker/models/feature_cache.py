@@ -248,6 +248,7 @@ def cache_prompts(policy: Policy) -> None:
 
     inner = policy.build_prompts
     memo: OrderedDict[bytes, tuple[str, torch.Tensor, tuple[np.ndarray, np.ndarray, int], torch.Tensor]] = OrderedDict()
+    features: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, int]] = OrderedDict()  # one copy per clip
     state: dict[str, Any] = {"on": True, "mask_dtype": torch.long}
 
     def build_prompts(messages: list[list[dict]], audios: list[Any]) -> Any:
@@ -255,8 +256,8 @@ def cache_prompts(policy: Policy) -> None:
         if (not state["on"] or tok.pad_token_id is None or tok.padding_side != "left" or len(messages) != len(audios)
                 or not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in audios)):
             return inner(messages, audios)
-        keys = [_digest(json.dumps(m, sort_keys=True, default=str).encode(), str(a.dtype).encode(),
-                        str(len(a)).encode(), np.ascontiguousarray(a).tobytes()) for m, a in zip(messages, audios)]
+        clips = [_digest(str(a.dtype).encode(), str(len(a)).encode(), np.ascontiguousarray(a).tobytes()) for a in audios]
+        keys = [_digest(json.dumps(m, sort_keys=True, default=str).encode(), c) for m, c in zip(messages, clips)]
 
         def compute(miss: list[int]) -> list[Any]:
             batch = inner([messages[i] for i in miss], [audios[i] for i in miss])
@@ -266,7 +267,8 @@ def cache_prompts(policy: Policy) -> None:
             rows = []
             for j in range(len(miss)):
                 ids = batch.input_ids[j][batch.attention_mask[j].bool()].clone()
-                feats = trim_frames(batch.audio["input_features"][j].numpy())
+                feats = features.get(clips[miss[j]]) or trim_frames(batch.audio["input_features"][j].numpy())
+                _remember(features, clips[miss[j]], feats)  # the same clip under another prompt shares it
                 rows.append((batch.texts[j], ids, feats, batch.audio["feature_attention_mask"][j].clone()))
             return rows
 
