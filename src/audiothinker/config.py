@@ -51,7 +51,8 @@ class ModelConfig:
     freeze_audio_tower: bool = False
     """Keep the audio encoder's weights fixed."""
     cache_audio_features: bool = False
-    """Memoize each clip's mel features and, with freeze_audio_tower, its encoder output, in process (exact)."""
+    """Memoize each clip's mel features and, with freeze_audio_tower, its encoder output and whole prompts, in
+    process (exact)."""
     gradient_checkpointing: bool = False
     """Trade compute for memory in the loss forward."""
     trust_remote_code: bool = False
