@@ -1,12 +1,12 @@
 """The prompt batch of prompts seen before (`model.cache_audio_features`, warm caches): the prompt memo
 (`feature_cache.cache_prompts`: chat template, tokenizing and the extractor call skipped per row) vs the
-processor with the feature memos under it (as before), and what one cold-start step costs around them.
+processor with the feature memos under it (as before). What it saves a whole demo is measured there
+(README, demo section: the same demo with and without it).
 
 The demo's model (tiny Qwen2-Audio in the published layout, 30 s window, hidden 64, 2 layers) and its
 synthetic items, 32 a batch (the cold start's batch). Both policies load the same weights and first see
 every batch once (the memos fill); then each round times `prompt_batch` on a batch seen before under
-both, in a rotating order, and checks the batches equal tensor by tensor. The last line times one cold
-start step (the prompt batch, the scoring forward and backward, the optimizer step) with the memo.
+both, in a rotating order, and checks the batches equal tensor by tensor.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/prompt_memo.py [--rounds 20] [--batch 32] [--threads 0]
 """
@@ -62,38 +62,12 @@ def main() -> None:
             assert a.texts == b.texts and torch.equal(a.input_ids, b.input_ids)
             assert torch.equal(a.attention_mask, b.attention_mask)
             assert all(torch.equal(a.audio[k], b.audio[k]) for k in b.audio), "the batches differ"
-        step = _step_seconds(memo, batches, kinds)
     print(f"{args.batch} prompts a batch, {args.rounds} batches seen before, {torch.get_num_threads()} torch "
           f"threads; median ms per prompt batch (batches equal):")
     base = statistics.median(times["processor + feature memos (before)"])
     for name, ts in times.items():
         med = statistics.median(ts)
         print(f"  {name:36s} {1000 * med:7.1f}  ({base / med:4.2f}x before)")
-    saved = base - statistics.median(times["prompt memo (ours)"])
-    print(f"  one cold-start step with the memo    {1000 * step:7.1f}  (the memo saves {100 * saved / (step + saved):.0f} % "
-          f"of a step as before)")
-
-
-def _step_seconds(policy, batches, kinds) -> float:
-    """Median seconds of a cold-start-like step: prompt batch, scoring forward of a short target, backward, AdamW."""
-    from audiothinker.models.base import ScoringModule
-
-    scorer = ScoringModule(policy.model, policy)
-    opt = torch.optim.AdamW([p for p in scorer.parameters() if p.requires_grad], lr=1e-4)
-    eos = policy.tokenizer.convert_tokens_to_ids(policy.tokenizer.eos_token)
-    times = []
-    for r, recs in enumerate(batches):
-        t = time.perf_counter()
-        batch = prompt_batch(policy, recs, kinds[r % 3], None)
-        targets = [policy.tokenizer(x.metadata["reasoning"], add_special_tokens=False)["input_ids"][:64] for x in recs]
-        ids = torch.tensor([t + [eos] * (64 - len(t)) for t in targets])  # [B, 64]
-        logp = scorer(batch, ids, torch.ones_like(ids), 1)
-        loss = -logp.mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 if __name__ == "__main__":

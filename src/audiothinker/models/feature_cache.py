@@ -240,20 +240,20 @@ def cache_prompts(policy: Policy) -> None:
 
     A prompt seen before (SFT epochs, RL revisits, repeated evaluations) skips the chat template, the
     processor's text expansion and tokenizing, and the feature memo's lookup; the batch is put together
-    as the processor pads it (ids left-padded with the pad token, features one fixed window per clip).
-    Calls of another shape (no pad token, right padding, clips that are not 1-D arrays, audio other
-    than `PROMPT_AUDIO_KEYS`) fall through to the processor.
+    as the processor pads it (the ids by the tokenizer's own `pad`, features one fixed window per clip).
+    Calls of another shape (no pad token, clips that are not 1-D arrays, audio other than
+    `PROMPT_AUDIO_KEYS`) fall through to the processor.
     """
     import json
 
     inner = policy.build_prompts
     memo: OrderedDict[bytes, tuple[str, torch.Tensor, tuple[np.ndarray, np.ndarray, int], torch.Tensor]] = OrderedDict()
     features: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, int]] = OrderedDict()  # one copy per clip
-    state: dict[str, Any] = {"on": True, "mask_dtype": torch.long}
+    state = {"on": True}
 
     def build_prompts(messages: list[list[dict]], audios: list[Any]) -> Any:
         tok = policy.tokenizer
-        if (not state["on"] or tok.pad_token_id is None or tok.padding_side != "left" or len(messages) != len(audios)
+        if (not state["on"] or tok.pad_token_id is None or len(messages) != len(audios)
                 or not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in audios)):
             return inner(messages, audios)
         clips = [_digest(str(a.dtype).encode(), str(len(a)).encode(), np.ascontiguousarray(a).tobytes()) for a in audios]
@@ -263,7 +263,6 @@ def cache_prompts(policy: Policy) -> None:
             batch = inner([messages[i] for i in miss], [audios[i] for i in miss])
             if set(batch.audio) != set(PROMPT_AUDIO_KEYS) or batch.audio["input_features"].dim() != 3:
                 raise _Unsupported
-            state["mask_dtype"] = batch.attention_mask.dtype
             rows = []
             for j in range(len(miss)):
                 ids = batch.input_ids[j][batch.attention_mask[j].bool()].clone()
@@ -277,7 +276,7 @@ def cache_prompts(policy: Policy) -> None:
         except _Unsupported:
             state["on"] = False
             return inner(messages, audios)
-        return _assemble(rows, tok.pad_token_id, state["mask_dtype"])
+        return _assemble(rows, tok)
 
     policy.build_prompts = build_prompts
 
@@ -287,19 +286,14 @@ class _Unsupported(Exception):
 
 
 def _assemble(rows: list[tuple[str, torch.Tensor, tuple[np.ndarray, np.ndarray, int], torch.Tensor]],
-              pad_id: int, mask_dtype: torch.dtype) -> Any:
-    """The prompt batch of memoized rows, left-padded as the processor pads it."""
+              tokenizer: Any) -> Any:
+    """The prompt batch of memoized rows, padded by the tokenizer as the processor pads it."""
     from audiothinker.models.base import PromptBatch
 
-    width = max(len(ids) for _, ids, _, _ in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=rows[0][1].dtype)  # [B, P]
-    attention_mask = torch.zeros((len(rows), width), dtype=mask_dtype)  # [B, P]
-    for i, (_, ids, _, _) in enumerate(rows):
-        input_ids[i, width - len(ids):] = ids
-        attention_mask[i, width - len(ids):] = 1
+    text = tokenizer.pad({"input_ids": [ids.tolist() for _, ids, _, _ in rows]}, padding=True, return_tensors="pt")
     audio = {"input_features": torch.from_numpy(stack_untrimmed([f for _, _, f, _ in rows])),
              "feature_attention_mask": torch.stack([m for _, _, _, m in rows])}
-    return PromptBatch(input_ids, attention_mask, audio, [t for t, _, _, _ in rows])
+    return PromptBatch(text["input_ids"], text["attention_mask"], audio, [t for t, _, _, _ in rows])
 
 
 def install(policy: Policy, audio_tower: torch.nn.Module | None) -> None:
