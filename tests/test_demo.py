@@ -274,6 +274,14 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys, monkeypatch):
     assert "reusing data" not in printed and "reusing eval" not in printed
     assert json.loads((out / "report.json").read_text())["summaries"]["atar"]["n"] == smoke.test_items + 6
 
+    # A finished run moved elsewhere reuses every stage from its new place (the stamps' paths follow it).
+    moved = tmp_path / "moved"
+    shutil.move(out, moved)
+    assert main(["demo", "--plan", "smoke", "--out", str(moved), "--recipes", str(recipes)]) == 0
+    printed = capsys.readouterr().out
+    for stage in ("data", "model", "cold start (SFT)", "RL: atar_cr_tr", "eval: atar_cr_tr"):
+        assert f"reusing {stage}" in printed, stage
+
 
 @pytest.mark.slow
 def test_demo_quick_finishes_and_writes_the_report(tmp_path):
@@ -313,6 +321,16 @@ def test_parallel_stages_run_in_child_processes_reuse_stamps_and_raise_errors(tm
     with pytest.raises(ValueError, match="stage broke"):
         Stages(Console(file=io.StringIO())).run_parallel(bad, 2)
     assert not (tmp_path / "bad" / "demo_stage.json").exists()  # a failed stage is not stamped: it reruns
+
+
+def test_rebase_moves_the_paths_under_the_old_root_and_nothing_else():
+    from audiothinker.demo.plan import rebase
+
+    result = {"train": "/runs/a/data/train.jsonl", "dirs": ["/runs/a", "/runs/a/sft/final", "/runs/ab/x"],
+              "n": 3, "name": "a", "other": "/elsewhere/runs/a/x"}
+    assert rebase(result, "/runs/a/", "/new/b") == {
+        "train": "/new/b/data/train.jsonl", "dirs": ["/new/b", "/new/b/sft/final", "/runs/ab/x"],
+        "n": 3, "name": "a", "other": "/elsewhere/runs/a/x"}
 
 
 def test_preset_evaluations_prepare_the_audio_here_before_forking(tmp_path, monkeypatch):

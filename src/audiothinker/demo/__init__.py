@@ -154,7 +154,7 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
     console, plan, overrides = Console(), PLANS[plan_name], list(overrides or [])
     judge_cfg = {"backend": judge_backend, "base_url": judge_base_url, "model": judge_model}
     keys = _keys(plan, seed, recipes, judge_cfg, overrides)
-    stages, cpu0 = Stages(console), cpu_times()
+    stages, cpu0 = Stages(console, out), cpu_times()
     judge = build_judge(judge_backend, judge_base_url, judge_model)  # an unreachable judge fails before any training
     data = stages.run("data", out / "data", keys["data"], make_data, out / "data", plan, seed)
     model = stages.run("model", out / "model", keys["model"], make_model, out / "model", plan, seed)

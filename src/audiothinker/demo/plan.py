@@ -137,10 +137,14 @@ class Stages:
     A stage's key holds everything its output depends on: its own settings and the keys of the stages
     it reads from (`key(...)` chains them), so a change of, say, the RL steps reruns RL and its
     evaluations but reuses the data, the model and the cold start.
+
+    root: the directory the stages' outputs lie under. A stamp records it, and paths under it in a reused result
+    are moved to the present root, so a finished run copied or moved elsewhere reads its own files.
     """
 
-    def __init__(self, console: Any):
+    def __init__(self, console: Any, root: Path | None = None):
         self.console = console
+        self.root = root
         self.timings: dict[str, float] = {}
         self.start = time.perf_counter()
 
@@ -218,6 +222,8 @@ class Stages:
             if saved.get("key") == key:
                 self.console.print(f"[dim]reusing {name} ({directory})[/]")
                 self.timings[f"{name}{REUSED}"] = saved.get("seconds", 0.0)
+                if saved.get("root") is not None and self.root is not None:
+                    saved["result"] = rebase(saved["result"], saved["root"], str(self.root))
                 return saved
         return None
 
@@ -232,8 +238,21 @@ class Stages:
     def _done(self, name: str, directory: Path, key: Any, result: Any, seconds: float) -> Any:
         self.timings[name] = seconds
         (directory / "demo_stage.json").write_text(
-            json.dumps({"key": key, "result": result, "seconds": seconds}, default=str))
+            json.dumps({"key": key, "result": result, "seconds": seconds,
+                        "root": None if self.root is None else str(self.root)}, default=str))
         return result
+
+
+def rebase(value: Any, old: str, new: str) -> Any:
+    """`value` (JSON data) with every string that is `old` or a path under it moved to the same place under `new`."""
+    if isinstance(value, str):
+        old, new = old.rstrip(os.sep), new.rstrip(os.sep)
+        return new + value[len(old):] if value == old or value.startswith(old + os.sep) else value
+    if isinstance(value, list):
+        return [rebase(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: rebase(v, old, new) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
