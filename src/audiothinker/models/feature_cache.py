@@ -63,6 +63,11 @@ def _digest(*parts: bytes) -> bytes:
     return h.digest()
 
 
+def _clip_parts(clip: np.ndarray) -> tuple[bytes, bytes, bytes]:
+    """What identifies a 1-D clip in a key: its dtype, length and samples."""
+    return str(clip.dtype).encode(), str(len(clip)).encode(), np.ascontiguousarray(clip).tobytes()
+
+
 def _remember(cache: OrderedDict, key: bytes, value: Any) -> None:
     cache[key] = value
     if len(cache) > MAX_ENTRIES:
@@ -173,8 +178,7 @@ def _call_memo(cls: type, settings: bytes) -> Any:
             return inner(self, raw_speech, *args, **kwargs)
         tensors = kwargs.pop("return_tensors", None)
         options = repr(sorted((k, repr(v)) for k, v in kwargs.items())).encode()
-        keys = [_digest(settings, options, str(r.dtype).encode(), str(len(r)).encode(),
-                        np.ascontiguousarray(r).tobytes()) for r in rows]
+        keys = [_digest(settings, options, *_clip_parts(r)) for r in rows]
         def compute(miss: list[int]) -> list[tuple[tuple[np.ndarray, np.ndarray, int], dict[str, np.ndarray]]]:
             out = inner(self, [rows[i] for i in miss], **kwargs, return_tensors="np")
             return [(trim_frames(np.asarray(out["input_features"][j])),
@@ -256,7 +260,7 @@ def cache_prompts(policy: Policy) -> None:
         if (not state["on"] or tok.pad_token_id is None or len(messages) != len(audios)
                 or not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in audios)):
             return inner(messages, audios)
-        clips = [_digest(str(a.dtype).encode(), str(len(a)).encode(), np.ascontiguousarray(a).tobytes()) for a in audios]
+        clips = [_digest(*_clip_parts(a)) for a in audios]
         keys = [_digest(json.dumps(m, sort_keys=True, default=str).encode(), c) for m, c in zip(messages, clips)]
 
         def compute(miss: list[int]) -> list[Any]:
