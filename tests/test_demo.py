@@ -436,3 +436,26 @@ def test_task_think_fractions_are_flat_across_difficulties_and_drawn_by_the_seed
     assert task_think_fractions(3, chances) == task_think_fractions(3, chances)
     opts = SFTOptions(0.65, "mixed", task_think_fractions={"pitch": 0.4})
     assert opts.fraction("pitch") == 0.4 and opts.fraction("parity_high") == 0.65 and opts.fraction(None) == 0.65
+
+
+def test_the_cold_start_loss_setting_reaches_both_phases_and_its_stage_key(tmp_path, monkeypatch):
+    import audiothinker.sft as sft_mod
+    from audiothinker.demo import _keys, run_sft
+
+    seen = []
+
+    def fake_sft(cfg, opts):
+        seen.append((cfg.max_steps, opts.loss_tokens, opts.fix_flawed))
+        return tmp_path / f"phase{len(seen)}"
+
+    monkeypatch.setattr(sft_mod, "sft", fake_sft)
+    run_sft(RECIPES, [f"output_dir={tmp_path}", "max_steps=7"], {"pitch": 0.5}, 3, (0.65, 0.25, 0.1), 32.0)
+    assert seen == [(7, 32.0, False), (3, 32.0, True)]
+
+    # Another loss setting is another cold start: its key, and so RL's, changes; the data's and model's do not.
+    smoke = PLANS["smoke"]
+    judge = {"backend": "rule", "base_url": None, "model": None}
+    before = _keys(smoke, 42, RECIPES, judge, [])
+    after = _keys(dataclasses.replace(smoke, sft_loss_tokens=32.0), 42, RECIPES, judge, [])
+    assert before["sft"] != after["sft"] and before["rl"] != after["rl"]
+    assert before["data"] == after["data"] and before["model"] == after["model"]

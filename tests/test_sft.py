@@ -81,6 +81,29 @@ def test_nll_loss_is_the_mean_over_target_tokens():
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and m.tolist() == [[1, 1, 1], [1, 0, 0]]
 
 
+def test_nll_loss_over_a_constant_token_count_weighs_every_token_alike():
+    # Row 0: a 1-token target; row 1: 1 token, or 4 (a long trace beside it).
+    def grad_of_first_row(long: bool, tokens_per_item):
+        logp = torch.full((2, 4), math.log(0.5), requires_grad=True)
+        mask = torch.tensor([[1, 0, 0, 0], [1, 1, 1, 1] if long else [1, 0, 0, 0]])
+        loss = nll_loss(logp, mask, tokens_per_item)
+        loss.backward()
+        return loss.item(), logp.grad[0, 0].item()
+
+    # The mean: row 0's token weighs 1/2 beside a short target, 1/5 beside a long one.
+    assert grad_of_first_row(False, None)[1] == pytest.approx(-1 / 2)
+    assert grad_of_first_row(True, None)[1] == pytest.approx(-1 / 5)
+    # Over 2.5 tokens per item (5 per batch of 2): 1/5 either way; the loss is the sum over 5.
+    assert grad_of_first_row(False, 2.5) == pytest.approx((2 * math.log(2) / 5, -1 / 5))
+    assert grad_of_first_row(True, 2.5) == pytest.approx((5 * math.log(2) / 5, -1 / 5))
+
+
+@pytest.mark.parametrize("bad", [0, -3.0, float("nan")])
+def test_loss_tokens_must_be_positive(bad):
+    with pytest.raises(ValueError, match="positive number of tokens per item"):
+        SFTOptions(loss_tokens=bad)
+
+
 @pytest.fixture(scope="module")
 def tiny_setup(tmp_path_factory):
     from audiothinker.data.synthetic import write_synthetic
@@ -146,3 +169,6 @@ def test_cli_sft_with_config_and_overrides(tiny_setup, tmp_path):
     assert main(["sft", "--config", str(cfg), "--prompt", "mixed", "--prompt-shares", "half,0.5,0"]) == 2
     assert main(["sft", "--config", str(cfg), "--prompt", "mixed", "--prompt-shares", "0.7,0.2,0.1"]) == 0
     assert json.loads((tmp_path / "run" / "config.json").read_text())["sft"]["prompt_shares"] == [0.7, 0.2, 0.1]
+    assert main(["sft", "--config", str(cfg), "--loss-tokens", "0"]) == 2
+    assert main(["sft", "--config", str(cfg), "--loss-tokens", "6"]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["sft"]["loss_tokens"] == 6.0

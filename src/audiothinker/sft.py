@@ -8,7 +8,8 @@ difficulty or task, so the cold-start model knows both shapes but not when to us
     no-think  <answer>{answer}</answer><eos>
 Prompts go through the same `prompt_batch` path as GRPO, and the loss is computed from the
 policy's `token_logprobs` (via `ScoringModule`), so the audio features reach every forward and
-SFT and RL score tokens the same way. Loss = mean negative log-likelihood of the target tokens.
+SFT and RL score tokens the same way. Loss = mean negative log-likelihood of the micro-batch's target
+tokens; with `--loss-tokens N`, their summed NLL over a constant N tokens per item instead (see `nll_loss`).
 
 It reads the same config tree as `train` (model, data, train.learning_rate/batch sizes/schedule,
 max_steps, seed, output_dir, log.progress); the SFT-only knobs are the flags below.
@@ -61,9 +62,16 @@ class SFTOptions:
     in [0, 1], summing to 1). The forced prompts' targets are all traces or all direct answers, so they move
     the think rate of the adaptive-prompt items' targets too: an item's direct targets are
     (1 - p) * adaptive + no_think."""
+    loss_tokens: float | None = None
+    """None: the loss is the mean NLL over the micro-batch's target tokens. A number N: the micro-batch's summed NLL
+    over N tokens per item (a constant, as Dr. GRPO's loss normalizer), so a token's weight does not depend on
+    how long the other targets of its micro-batch are (see `nll_loss`); N near the mean target length keeps the
+    step size of the mean."""
 
     def __post_init__(self) -> None:
         self.prompt_shares = check_prompt_shares(self.prompt_shares)
+        if self.loss_tokens is not None and not self.loss_tokens > 0:
+            raise ValueError(f"loss tokens: must be a positive number of tokens per item, got {self.loss_tokens}")
 
     def fraction(self, task: str | None) -> float:
         """The think chance of an item of `task`."""
@@ -148,10 +156,18 @@ def pad_right(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.T
     return ids, mask
 
 
-def nll_loss(logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-likelihood over the target tokens of the batch: logp, mask [B, C] -> scalar."""
+def nll_loss(logp: torch.Tensor, mask: torch.Tensor, tokens_per_item: float | None = None) -> torch.Tensor:
+    """Negative log-likelihood of the batch's target tokens: logp, mask [B, C] -> scalar.
+
+    tokens_per_item None: the mean over the batch's target tokens. Each item's own tokens are in that count, so
+    a long target weighs each of its tokens less than a short one does: a 78-token trace in a micro-batch
+    of 32 weighs its first token (the think tag) 0.93 of a 10-token direct answer's. A number: the sum over
+    B * tokens_per_item, a constant, so every token weighs the same whatever the lengths."""
     m = mask.to(logp.dtype)
-    return -(logp * m).sum() / m.sum().clamp(min=1.0)
+    total = -(logp * m).sum()
+    if tokens_per_item is not None:
+        return total / (mask.shape[0] * tokens_per_item)
+    return total / m.sum().clamp(min=1.0)
 
 
 def answer_nll(logp: torch.Tensor, spans: list[tuple[int, int]]) -> list[float | None]:
@@ -253,7 +269,7 @@ def _train_step(acc: Any, scorer: Any, optimizer: Any, scheduler: Any, cfg: Conf
         ids, mask = (t.to(acc.device) for t in pad_right([t for t, _ in targets], eos_pad[1]))  # [B, C]
         with acc.accumulate(scorer):
             logp = scorer(batch, ids, mask, 1)  # [B, C]: audio features in the forward
-            loss = nll_loss(logp, mask)
+            loss = nll_loss(logp, mask, opts.loss_tokens)
             backward_and_step(acc, scorer, loss, optimizer, scheduler, cfg.train.max_grad_norm)
         losses.append(float(loss.detach()))
         _collect_answer_nll(answer_sums, recs, shapes, answer_nll(logp, [span for _, span in targets]))
@@ -328,6 +344,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--prompt-shares", default=",".join(f"{x:g}" for x in defaults.prompt_shares), metavar="A,T,N",
                    help="with --prompt mixed: shares of the adaptive, think and no-think prompts among the "
                         "micro-batches, summing to 1 (default %(default)s)")
+    p.add_argument("--loss-tokens", type=float, default=None, metavar="N",
+                   help="divide each micro-batch's summed NLL by N tokens per item (a constant) instead of "
+                        "taking the mean over its target tokens; N near the mean target length keeps the step size")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -339,7 +358,11 @@ def run(args: argparse.Namespace) -> int:
         shares = check_prompt_shares(args.prompt_shares.split(","))
     except ValueError as e:
         raise ConfigError(f"--prompt-shares {args.prompt_shares!r}: {str(e).removeprefix('prompt shares: ')}") from None
+    try:
+        opts = SFTOptions(args.think_fraction, args.prompt, prompt_shares=shares, loss_tokens=args.loss_tokens)
+    except ValueError as e:
+        raise ConfigError(f"--loss-tokens: {str(e).removeprefix('loss tokens: ')}") from None
     cfg = load_config(args.config, args.overrides)
-    final = sft(cfg, SFTOptions(args.think_fraction, args.prompt, prompt_shares=shares))
+    final = sft(cfg, opts)
     print(f"final model: {final}")
     return 0

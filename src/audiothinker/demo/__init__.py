@@ -69,10 +69,10 @@ def make_model(out: Path, plan: DemoPlan, seed: int) -> str:
 
 
 def run_sft(recipes: Path, overrides: list[str], fractions: dict[str, float], fix_steps: int,
-            prompt_shares: tuple[float, float, float]) -> str:
+            prompt_shares: tuple[float, float, float], loss_tokens: float | None = None) -> str:
     """The cold start; with fix_steps, in two phases: the mixed traces (flawed and inconsistent ones included)
     to <output_dir>/mixed, then `fix_steps` more with the flawed traces fixed to <output_dir>/final.
-    prompt_shares: the mixed prompts' (adaptive, think, no_think) shares."""
+    prompt_shares: the mixed prompts' (adaptive, think, no_think) shares; loss_tokens: `SFTOptions.loss_tokens`."""
     from audiothinker.config import load_config
     from audiothinker.sft import SFTOptions, sft
 
@@ -80,7 +80,7 @@ def run_sft(recipes: Path, overrides: list[str], fractions: dict[str, float], fi
         return load_config(recipes / "sft.yaml", [*overrides, *extra])
 
     opts = SFTOptions(sum(fractions.values()) / len(fractions), "mixed", task_think_fractions=fractions,
-                      prompt_shares=prompt_shares)
+                      prompt_shares=prompt_shares, loss_tokens=loss_tokens)
     base = config()
     if not fix_steps:
         return str(sft(base, opts))
@@ -131,7 +131,8 @@ def _keys(plan: DemoPlan, seed: int, recipes: Path, judge: dict, overrides: list
     # rl_eval_items held-out items, the same at any test_items): a larger held-out split reuses them.
     sft = {"data": train, "model": model, "steps": plan.sft_steps,
            "think_fractions": task_think_fractions(seed, plan.think_fractions),
-           "fix_steps": plan.sft_fix_steps, "prompt_shares": plan.prompt_shares, "recipe": text.get("sft.yaml")}
+           "fix_steps": plan.sft_fix_steps, "prompt_shares": plan.prompt_shares,
+           "loss_tokens": plan.sft_loss_tokens, "recipe": text.get("sft.yaml")}
     rl_eval_items = min(plan.rl_eval_items, plan.test_items) if plan.rl_eval_steps else 0
     rl = {"sft": sft, "sizes": (plan.rl_steps, plan.rl_batch, plan.rl_generations, plan.rl_eval_steps,
                                 rl_eval_items, plan.max_new_tokens), "recipe": text.get("rl.yaml"), "judge": judge,
@@ -161,7 +162,7 @@ def demo(out: Path, plan_name: str = "full", *, seed: int = 42, recipes: Path = 
     common = [f"seed={seed}", f"data.train_file={data['train']}"]
     sft_final = stages.run("cold start (SFT)", out / "sft", keys["sft"], run_sft, recipes, [
         f"output_dir={out / 'sft'}", f"model.name_or_path={model}", f"max_steps={plan.sft_steps}", *common,
-    ], task_think_fractions(seed, plan.think_fractions), plan.sft_fix_steps, plan.prompt_shares)
+    ], task_think_fractions(seed, plan.think_fractions), plan.sft_fix_steps, plan.prompt_shares, plan.sft_loss_tokens)
     test = load_records(data["test"], "jsonl").records
     max_new = plan.max_new_tokens or _rl_settings(recipes).max_new_tokens
     ev = Evaluations(stages, out / "eval", test, judge, (judge_backend, judge_base_url, judge_model), max_new,

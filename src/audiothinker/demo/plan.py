@@ -95,6 +95,8 @@ class DemoPlan:
     """Cold start: shares of the adaptive, think and no-think prompts among its micro-batches (`SFTOptions`).
     The forced prompts' targets count toward each task's shape too: with these shares a task at 0.25 gets a
     direct target on 59 % of its draws, one at 0.5 on 43 %, one at 0.75 on 26 %."""
+    sft_loss_tokens: float | None = None
+    """Cold start: `SFTOptions.loss_tokens` (None: the mean over each micro-batch's target tokens)."""
 
 
 PLANS: dict[str, DemoPlan] = {
