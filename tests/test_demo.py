@@ -24,6 +24,8 @@ def _summary(acc, nt, inconsistency=None, quality=None, sampled=True):
          "by_difficulty": {d: {"accuracy": a, "no_think_rate": n} for d, a, n in zip(LEVELS, acc, nt)}}
     if sampled:  # the sampled completions' figures; the inconsistency target reads them (greedy hides slips)
         s["sampled"] = {**_summary(acc, nt, sampled=False), "inconsistency_rate": inconsistency}
+        # their no-think rate in expectation (first-tag probabilities); the no-think targets read it
+        s["first_tag"] = {"by_difficulty": {d: {"no_think_rate": n} for d, n in zip(LEVELS, nt)}}
     return s
 
 
@@ -55,7 +57,7 @@ def test_targets_are_computed_from_the_summaries():
     s2["atar_cr_tr"]["accuracy"] = 0.5
     bad = {c["target"]: c["ok"] for c in targets(s2, forced)}
     assert [k for k, ok in bad.items() if not ok] == [
-        "atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled)",
+        "atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled, in expectation)",
         "atar_cr halves atar's think/answer inconsistency rate (sampled)",
         "accuracy on hard: atar_cr_tr >= grpo_cot", "accuracy overall: atar_cr_tr > cold start"]
     # No think completion under atar: the inconsistency target cannot hold.
@@ -63,19 +65,57 @@ def test_targets_are_computed_from_the_summaries():
     assert targets(s3, forced)[4]["ok"] is False
 
 
-def test_no_think_targets_read_the_sampled_completions():
-    """A cold start whose chances are flat but whose greedy choice is not (one task above one half) is flat; a run
-    without sampled figures holds neither no-think target."""
+def test_no_think_targets_read_the_expected_sampled_rates():
+    """A cold start whose chances are flat but whose greedy choice is not (one task above one half) is flat, and so
+    is one whose few samples happened to count unevenly; a run without the expected figures holds neither
+    no-think target."""
     s, forced = _seed()
     s["cold_start"]["by_difficulty"]["hard"]["no_think_rate"] = 0.6  # greedy: 0.05 - 0.6, not flat
-    s["cold_start"]["sampled"]["by_difficulty"]["hard"]["no_think_rate"] = 0.1
+    s["cold_start"]["sampled"]["by_difficulty"]["hard"]["no_think_rate"] = 0.3  # counted: 0.05 - 0.3, not flat
+    s["cold_start"]["first_tag"]["by_difficulty"]["hard"]["no_think_rate"] = 0.1
     checks = targets(s, forced)
     assert (checks[3]["text"], checks[3]["ok"]) == ("-0.05", True)
-    s["cold_start"]["sampled"]["by_difficulty"]["hard"]["no_think_rate"] = 0.3
+    s["cold_start"]["first_tag"]["by_difficulty"]["hard"]["no_think_rate"] = 0.3
     assert targets(s, forced)[3]["ok"] is False
-    del s["atar_cr_tr"]["sampled"], s["cold_start"]["sampled"]
+    del s["atar_cr_tr"]["first_tag"], s["cold_start"]["first_tag"]
     checks = targets(s, forced)
     assert [(c["text"], c["ok"]) for c in checks[2:4]] == [("n/a", False), ("n/a", False)]
+
+
+def test_expected_no_think_is_one_minus_the_mean_think_probability():
+    from audiothinker.demo.evaluate import expected_no_think
+
+    e = expected_no_think([0.9, 0.7, 0.2, 0.0, 0.5], ["easy", "easy", "hard", "hard", None])
+    assert e["n"] == 5 and e["no_think_rate"] == pytest.approx(1 - 2.3 / 5)
+    assert list(e["by_difficulty"]) == ["easy", "hard"]  # in difficulty order; no row for items without one
+    assert e["by_difficulty"]["easy"] == {"n": 2, "no_think_rate": pytest.approx(0.2)}
+    assert e["by_difficulty"]["hard"] == {"n": 2, "no_think_rate": pytest.approx(0.9)}
+    assert expected_no_think([], [])["no_think_rate"] is None
+
+
+def test_first_tag_logprobs_score_each_tag_as_the_completion_start(tmp_path):
+    """Both tags in one pass (two completions of each prompt, rows 2b + g) give what each gets alone."""
+    from audiothinker.data.batching import prompt_batch
+    from audiothinker.data.loaders import load_records
+    from audiothinker.data.synthetic import write_synthetic
+    from audiothinker.demo.evaluate import first_tag_ids, first_tag_logprobs, first_tag_summary, load_eval_model
+    from audiothinker.models.tiny import build_tiny_qwen2_audio
+
+    model = build_tiny_qwen2_audio(tmp_path / "model", seed=0, hidden=32, layers=1, audio_layers=1)
+    records = load_records(str(write_synthetic(tmp_path / "data", 6, 3, split="test")), "jsonl").records
+    policy = load_eval_model(str(model))
+    tags = list(first_tag_ids(policy).values())  # think, then no_think
+    with torch.no_grad():
+        both = first_tag_logprobs(policy, records, "adaptive")  # [B, 2]
+        for k, tag in enumerate(tags):
+            ids = torch.tensor([tag] * len(records))
+            alone = policy.token_logprobs(policy.model, prompt_batch(policy, records, "adaptive", None), ids,
+                                          torch.ones_like(ids), 1).sum(1)  # [B]
+            assert torch.allclose(both[:, k], alone, atol=1e-5)
+    summary = first_tag_summary(policy, records, "adaptive", batch_size=4)  # two batches, one of 2
+    p = both.exp()
+    assert summary["no_think_rate"] == pytest.approx(1 - p[:, 0].mean().item(), abs=1e-6)
+    assert summary["tag_mass"] == pytest.approx(p.sum(1).mean().item(), abs=1e-6)
 
 
 def test_break_even_rows_say_which_mode_atar_pays_more_for():
@@ -223,6 +263,9 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys, monkeypatch):
     assert len(data["targets"]) == 8 and set(data["forced"]) == {"think", "no_think", "think_prompt"}
     assert data["forced"]["think_prompt"]["n"] == data["summaries"]["cold_start"]["n"]  # grpo_cot's start, every item
     assert "think prompt, no tag (`grpo_cot`'s start)" in report
+    for run, s in data["summaries"].items():  # every evaluation has the expected no-think rates
+        assert s["first_tag"]["n"] == s["n"] and 0.0 <= s["first_tag"]["tag_mass"] <= 1.0, run
+    assert "| run | no-think | nt easy | nt medium | nt hard | counted: easy / medium / hard | tag mass |" in report
     tasks = {r["task"] for r in map(json.loads, (out / "data" / "test.jsonl").read_text().splitlines())}
     assert set(data["coupling"]["cosine"]) == tasks == set(data["coupling"]["think_share"])
     sampled = data["summaries"]["atar"]["sampled"]  # SAMPLES completions per held-out item, summarized
@@ -397,7 +440,8 @@ def test_seeds_report_lists_each_target_per_seed(tmp_path, monkeypatch):
     report = demo_mod.demo_seeds(tmp_path, "smoke", [5, 6, 7])
     text = report.read_text()
     assert "| seed 5 | seed 6 | seed 7 | held | mean | sd |" in text
-    assert "| atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled) | +0.70 | +0.50 | +0.10 | 2/3 | +0.43 |" in text
+    row = "| atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled, in expectation) | +0.70 | +0.50 | +0.10 | 2/3 |"
+    assert row + " +0.43 |" in text
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["seeds"] == [5, 6, 7] and len(data["targets"]) == 8
 

@@ -9,6 +9,10 @@ from typing import Any
 
 from audiothinker.demo.plan import PROMPTS, StageJob, Stages, longest_first
 
+SUMMARY_FIGURES = 2
+"""Version of what `evaluate` puts in a summary, in each evaluation's stage key: a stamped evaluation from before
+a figure was added (2: "first_tag") reruns instead of being reused without it."""
+
 SAMPLES = 1
 """Sampled completions per held-out item for the sampled figures (temperature 1.0, as in RL): greedy decoding
 hides whatever the policy does less than half the time (a conclusion that slips on 15 % of the samples is
@@ -61,7 +65,8 @@ def quality_summary(rows: list[dict]) -> dict[str, Any]:
 def evaluate(path: str, records: list, prompt: str, judge: Any, max_new_tokens: int, out: Path,
              progress: bool = True) -> dict[str, Any]:
     """Greedy evaluation of the model at `path` with `prompt`, plus `SAMPLES` sampled completions per item
-    (summary["sampled"]); rows and summary go under `out`."""
+    (summary["sampled"]) and the no-think rate those have in expectation (summary["first_tag"],
+    `first_tag_summary`); rows and summary go under `out`."""
     import torch
 
     from audiothinker.eval.run import evaluate_policy
@@ -77,7 +82,8 @@ def evaluate(path: str, records: list, prompt: str, judge: Any, max_new_tokens: 
                                   sampling=SamplingParams(temperature=1.0, do_sample=True)).rows
     summary = {**scored_summary(result.rows, records, judge, out / "rows.jsonl"),
                "sampled": {**scored_summary(sampled, records, judge, out / "sampled_rows.jsonl"),
-                           "samples_per_item": SAMPLES}}
+                           "samples_per_item": SAMPLES},
+               "first_tag": first_tag_summary(policy, records, prompt)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -100,6 +106,54 @@ FORCED_ROWS = (*FIRST_TAGS, "think_prompt")
 def first_tag_ids(policy: Any) -> dict[str, list[int]]:
     """{mode: token ids of its first tag} in the policy's tokenizer (`<think>` is several tokens in the tiny one)."""
     return {mode: policy.tokenizer(tag, add_special_tokens=False)["input_ids"] for mode, tag in FIRST_TAGS.items()}
+
+
+def first_tag_logprobs(policy: Any, records: list, prompt: str) -> Any:
+    """[B, 2]: log p(<think>) and log p(<answer>) as the completion's start, each tag teacher-forced after the
+    prompt (one forward: both tags as two completions of each prompt). Gradients flow where the caller allows."""
+    import torch
+
+    from audiothinker.data.batching import prompt_batch
+
+    tags = list(first_tag_ids(policy).values())  # think, then no_think
+    width = max(map(len, tags))  # right-padded to one length
+    tag_ids = torch.tensor([t + [0] * (width - len(t)) for t in tags])  # [2, t]
+    tag_mask = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in tags])  # [2, t]
+    batch = prompt_batch(policy, records, prompt, None)
+    ids, mask = tag_ids.repeat(len(records), 1), tag_mask.repeat(len(records), 1)  # [B*2, t]: row 2b + g
+    return (policy.token_logprobs(policy.model, batch, ids, mask, 2) * mask).sum(1).view(-1, 2)  # [B, 2]
+
+
+def expected_no_think(p_think: list[float], difficulties: list[str | None]) -> dict[str, Any]:
+    """The no-think rate that sampling at temperature 1.0 has in expectation: 1 - p(<think> first), the mean over
+    the items, overall and by difficulty. A completion that does not open with <think> is not in think mode,
+    whatever it opens with, as in `eval.report.summarize`'s no-think rate; so this is that rate's expected
+    value, without the sampling noise of a few completions per item."""
+    from audiothinker.data.records import DIFFICULTIES
+
+    def rate(ps: list[float]) -> float:
+        return 1.0 - sum(ps) / len(ps)
+
+    levels = [d for d in DIFFICULTIES if d in difficulties]
+    return {"n": len(p_think), "no_think_rate": rate(p_think) if p_think else None,
+            "by_difficulty": {d: {"n": difficulties.count(d),
+                                  "no_think_rate": rate([p for p, x in zip(p_think, difficulties) if x == d])}
+                              for d in levels}}
+
+
+def first_tag_summary(policy: Any, records: list, prompt: str, batch_size: int = 48) -> dict[str, Any]:
+    """`expected_no_think` of the policy under `prompt` over `records`, with the mean probability of the two tags
+    together (`tag_mass`: near 1 where every completion opens with one of them)."""
+    import torch
+
+    p_think, mass = [], []
+    with torch.no_grad():
+        for i in range(0, len(records), batch_size):
+            p = first_tag_logprobs(policy, records[i : i + batch_size], prompt).exp()  # [B, 2]
+            p_think += p[:, 0].tolist()
+            mass += p.sum(1).tolist()
+    return {**expected_no_think(p_think, [r.difficulty for r in records]),
+            "tag_mass": sum(mass) / len(mass) if mass else None}
 
 
 def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: int, out: Path) -> dict[str, Any]:
@@ -169,16 +223,10 @@ def decision_coupling(path: str, records: list, per_task: int = COUPLING_ITEMS) 
     """
     import torch
 
-    from audiothinker.data.batching import prompt_batch
     from audiothinker.data.records import DIFFICULTIES
 
     policy = load_eval_model(path)
-    model = policy.model
-    params = [p for p in model.parameters() if p.requires_grad]
-    tags = list(first_tag_ids(policy).values())  # think, then no_think
-    width = max(map(len, tags))  # the tags as two completions of each prompt, right-padded to one length
-    tag_ids = torch.tensor([t + [0] * (width - len(t)) for t in tags])  # [2, t]
-    tag_mask = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in tags])  # [2, t]
+    params = [p for p in policy.model.parameters() if p.requires_grad]
     by_task: dict[str, list] = {}
     rank = {d: k for k, d in enumerate(DIFFICULTIES)}
     for r in sorted(records, key=lambda r: rank.get(r.difficulty, len(rank))):  # easy tasks first; stable
@@ -186,10 +234,8 @@ def decision_coupling(path: str, records: list, per_task: int = COUPLING_ITEMS) 
             by_task.setdefault(r.task, []).append(r)
     shares, grads = {}, {}
     for task, rows in by_task.items():
-        batch = prompt_batch(policy, rows[:per_task], "adaptive", None)
-        ids, mask = tag_ids.repeat(len(batch), 1), tag_mask.repeat(len(batch), 1)  # [B*2, t]: row 2b + g
         with torch.enable_grad():  # one pass: each prompt once, both tags against it (G = 2)
-            logp = (policy.token_logprobs(model, batch, ids, mask, 2) * mask).sum(1).view(-1, 2)  # [B, 2]
+            logp = first_tag_logprobs(policy, rows[:per_task], "adaptive")  # [B, 2]
             d = (logp[:, 0] - logp[:, 1]).mean()
             grad = torch.autograd.grad(d, params, allow_unused=True)
         shares[task] = float(torch.sigmoid(d.detach()))
@@ -239,7 +285,7 @@ class Evaluations:
                                prompt, self.judge, self.max_new_tokens, d)
 
     def _key(self, model_key: dict, prompt: str) -> dict:
-        return {**self.key, "model": model_key, "prompt": prompt}
+        return {**self.key, "model": model_key, "prompt": prompt, "figures": SUMMARY_FIGURES}
 
     def cold_start(self, path: str, model_key: dict) -> None:
         """The cold start with the adaptive prompt ("prompt only"), and forced into each mode."""

@@ -30,15 +30,22 @@ def _sampled_no_think(s: Summary, level: str) -> float | None:
     return sampled(s).get("by_difficulty", {}).get(level, {}).get("no_think_rate")
 
 
-def sampled_no_think_gap(s: Summary) -> float | None:
-    """No-think rate on easy items minus that on hard items, over the sampled completions; None without them.
+def _expected_no_think(s: Summary, level: str) -> float | None:
+    return (s.get("first_tag") or {}).get("by_difficulty", {}).get(level, {}).get("no_think_rate")
 
-    The no-think targets read sampled completions, as the inconsistency target does: a question the policy
-    thinks on in 54 % of its samples is thought on every time greedily, so greedy rates turn the cold start's
-    per-task chances, flat across difficulties by construction, into whichever side of one half each landed
-    (seed 42, one cold start: sampled no-think 0.39 / 0.39 / 0.41 on easy / medium / hard, greedy
-    0.50 / 0.50 / 0.00)."""
-    easy, hard = _sampled_no_think(s, "easy"), _sampled_no_think(s, "hard")
+
+def no_think_gap(s: Summary) -> float | None:
+    """No-think rate on easy items minus that on hard items, as sampling at temperature 1.0 has it in expectation
+    (`demo.evaluate.first_tag_summary`: 1 - p(<think> first), item by item); None without those figures.
+
+    Sampled, not greedy: a question the policy thinks on in 54 % of its samples is thought on every time
+    greedily, so greedy rates turn the cold start's per-task chances, flat across difficulties by construction,
+    into whichever side of one half each landed (seed 42, one cold start: sampled no-think 0.39 / 0.39 / 0.41
+    on easy / medium / hard, greedy 0.50 / 0.50 / 0.00). In expectation, not counted over the samples drawn:
+    with one sample per item (`SAMPLES`) the counted gap over 320 easy and 320 hard items has a standard error
+    of 0.04 at rates near one half, as large as the flat target's margin (seed 72's cold start: counted -0.106,
+    expected -0.035). The expectation is what the counted rate estimates; the report lists both."""
+    easy, hard = _expected_no_think(s, "easy"), _expected_no_think(s, "hard")
     return None if easy is None or hard is None else easy - hard
 
 
@@ -52,10 +59,10 @@ TARGETS: list[tuple[str, Callable[[Mapping[str, Summary], Mapping[str, Summary]]
      lambda s, f: forced_gain(f, "hard"), lambda v: v >= 0.30),
     ("before RL, forced modes: think - direct accuracy on easy within +-0.05",
      lambda s, f: forced_gain(f, "easy"), lambda v: abs(v) <= 0.05),
-    ("atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled)",
-     lambda s, f: sampled_no_think_gap(s["atar_cr_tr"]), lambda v: v is not None and v >= 0.30),
-    ("cold start (prompt only): no-think rate easy - hard within +-0.10 (sampled)",
-     lambda s, f: sampled_no_think_gap(s["cold_start"]), lambda v: v is not None and abs(v) <= 0.10),
+    ("atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled, in expectation)",
+     lambda s, f: no_think_gap(s["atar_cr_tr"]), lambda v: v is not None and v >= 0.30),
+    ("cold start (prompt only): no-think rate easy - hard within +-0.10 (sampled, in expectation)",
+     lambda s, f: no_think_gap(s["cold_start"]), lambda v: v is not None and abs(v) <= 0.10),
     ("atar_cr halves atar's think/answer inconsistency rate (sampled)",
      lambda s, f: (sampled(s["atar"]).get("inconsistency_rate"), sampled(s["atar_cr"]).get("inconsistency_rate")),
      lambda v: _halved(*v)),
@@ -120,6 +127,8 @@ METRICS: list[tuple[str, str, Callable[[Summary], float | None]]] = [
         ("sampled: no-think easy", lambda s: _sampled_no_think(s, "easy")),
         ("sampled: no-think hard", lambda s: _sampled_no_think(s, "hard")),
         ("sampled: inconsistency", lambda s: sampled(s).get("inconsistency_rate")),
+        ("expected: no-think easy", lambda s: _expected_no_think(s, "easy")),
+        ("expected: no-think hard", lambda s: _expected_no_think(s, "hard")),
     )
 ]
 """The figures whose mean and spread over seeds the multi-seed report lists."""
