@@ -502,4 +502,5 @@ def test_the_cold_start_loss_setting_reaches_both_phases_and_its_stage_key(tmp_p
     before = _keys(smoke, 42, RECIPES, judge, [])
     after = _keys(dataclasses.replace(smoke, sft_loss_tokens=32.0), 42, RECIPES, judge, [])
     assert before["sft"] != after["sft"] and before["rl"] != after["rl"]
+    assert "loss_tokens" not in before["sft"]  # at its default: a cold start stamped before the setting is reused
     assert before["data"] == after["data"] and before["model"] == after["model"]

@@ -131,8 +131,9 @@ def _keys(plan: DemoPlan, seed: int, recipes: Path, judge: dict, overrides: list
     # rl_eval_items held-out items, the same at any test_items): a larger held-out split reuses them.
     sft = {"data": train, "model": model, "steps": plan.sft_steps,
            "think_fractions": task_think_fractions(seed, plan.think_fractions),
-           "fix_steps": plan.sft_fix_steps, "prompt_shares": plan.prompt_shares,
-           "loss_tokens": plan.sft_loss_tokens, "recipe": text.get("sft.yaml")}
+           "fix_steps": plan.sft_fix_steps, "prompt_shares": plan.prompt_shares, "recipe": text.get("sft.yaml")}
+    if plan.sft_loss_tokens is not None:  # at its default the key is as before the setting: finished runs are reused
+        sft["loss_tokens"] = plan.sft_loss_tokens
     rl_eval_items = min(plan.rl_eval_items, plan.test_items) if plan.rl_eval_steps else 0
     rl = {"sft": sft, "sizes": (plan.rl_steps, plan.rl_batch, plan.rl_generations, plan.rl_eval_steps,
                                 rl_eval_items, plan.max_new_tokens), "recipe": text.get("rl.yaml"), "judge": judge,
