@@ -317,9 +317,9 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         *table1(sampled_summaries(summaries)),
         "",
         "The no-think rate these samples have in expectation: 1 - p(<think> first) under the run's prompt, item by "
-        "item, so without the sampling noise of the counted rate (with one sample per item, a standard error near "
-        "0.04 on the easy - hard gap). The no-think targets read it; tag mass is the mean probability that a "
-        "completion opens with either tag.",
+        "item, so without the sampling noise of the counted rate (at rates near one half and 320 items per "
+        "difficulty, one sample per item leaves a standard error near 0.04 on the easy - hard gap). The no-think "
+        "targets read it; tag mass is the mean probability that a completion opens with either tag.",
         "",
         *expected_table(summaries),
         "",

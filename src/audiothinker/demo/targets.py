@@ -43,8 +43,9 @@ def no_think_gap(s: Summary) -> float | None:
     into whichever side of one half each landed (seed 42, one cold start: sampled no-think 0.39 / 0.39 / 0.41
     on easy / medium / hard, greedy 0.50 / 0.50 / 0.00). In expectation, not counted over the samples drawn:
     with one sample per item (`SAMPLES`) the counted gap over 320 easy and 320 hard items has a standard error
-    of 0.04 at rates near one half, as large as the flat target's margin (seed 72's cold start: counted -0.106,
-    expected -0.035). The expectation is what the counted rate estimates; the report lists both."""
+    of 0.04 at rates near one half, so a cold start at -0.03 in expectation misses the flat target on the count
+    alone about one seed in 25 (seed 72's cold start: counted -0.106, expected -0.035). The expectation is what
+    the counted rate estimates; the report lists both."""
     easy, hard = _expected_no_think(s, "easy"), _expected_no_think(s, "hard")
     return None if easy is None or hard is None else easy - hard
 
