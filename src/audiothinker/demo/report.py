@@ -12,6 +12,7 @@ from audiothinker.data.records import DIFFICULTIES
 from audiothinker.demo.evaluate import SAMPLES
 from audiothinker.demo.plan import (PLANS, PRESETS, PROMPTS, TRACE_SHARES, DemoPlan, reused_seconds,
                                    task_think_fractions)
+from audiothinker.demo.targets import no_think_at, sampled
 
 LEVELS = DIFFICULTIES
 """The difficulties, in the order of every table and plot."""
@@ -80,10 +81,9 @@ def expected_table(summaries: Mapping[str, Mapping[str, Any]]) -> list[str]:
         e = s.get("first_tag")
         if not e:
             continue
-        counted = (s.get("sampled") or {}).get("by_difficulty", {})
-        by_d = e["by_difficulty"]
-        cells = [_pct(e["no_think_rate"]), *[_pct(by_d.get(lv, {}).get("no_think_rate")) for lv in LEVELS],
-                 " / ".join(_pct(counted.get(lv, {}).get("no_think_rate")) for lv in LEVELS), _pct(e.get("tag_mass"))]
+        counted = sampled(s)
+        cells = [_pct(e["no_think_rate"]), *[_pct(no_think_at(e, lv)) for lv in LEVELS],
+                 " / ".join(_pct(no_think_at(counted, lv)) for lv in LEVELS), _pct(e.get("tag_mass"))]
         lines.append(f"| {run_label(name)} | " + " | ".join(cells) + " |")
     return lines
 

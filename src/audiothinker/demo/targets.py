@@ -26,12 +26,17 @@ def sampled(s: Summary) -> Summary:
     return s.get("sampled") or {}
 
 
+def no_think_at(figures: Summary, level: str) -> float | None:
+    """The no-think rate of one difficulty in a summary or one of its sections (sampled, first_tag); None if absent."""
+    return figures.get("by_difficulty", {}).get(level, {}).get("no_think_rate")
+
+
 def _sampled_no_think(s: Summary, level: str) -> float | None:
-    return sampled(s).get("by_difficulty", {}).get(level, {}).get("no_think_rate")
+    return no_think_at(sampled(s), level)
 
 
 def _expected_no_think(s: Summary, level: str) -> float | None:
-    return (s.get("first_tag") or {}).get("by_difficulty", {}).get(level, {}).get("no_think_rate")
+    return no_think_at(s.get("first_tag") or {}, level)
 
 
 def no_think_gap(s: Summary) -> float | None:
