@@ -140,3 +140,38 @@ def test_a_full_cache_never_drops_an_entry_the_batch_needs(tiny, monkeypatch):
         prompt_batch(cached, items[:2], "adaptive", None)  # two entries, the oldest first
         b = prompt_batch(cached, items, "adaptive", None)  # hits on 0-1, then three misses evict them
         assert torch.equal(cached.prompt_embeds(cached.model, b), ref)
+
+
+def test_the_prompt_memo_hands_the_encoder_memo_its_rows_keys(tiny):
+    """A batch the prompt memo put together is keyed in the encoder memo from the digests it noted (no row
+    scanned or hashed again), to the same keys as hashing its rows; a copy of it is hashed row by row."""
+    import gc
+    from unittest import mock
+
+    from audiothinker.models.base import PromptBatch
+
+    items = generate_items(7, seed=5)
+    plain = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32"))
+    cached = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32", freeze_audio_tower=True,
+                                     cache_audio_features=True))
+    with torch.no_grad():
+        prompt_batch(cached, items[:4], "adaptive", None)  # rows 0-3 seen once
+        recs = [items[i] for i in (5, 2, 0, 6, 2, 3)]  # hits and misses, a clip twice, out of order
+        ref = prompt_batch(plain, recs, "adaptive", None)
+        got = prompt_batch(cached, recs, "adaptive", None)
+        feats = got.audio["input_features"]
+        digests = feature_cache.known_digests(feats)
+        assert digests == [feature_cache.features_digest(feature_cache.trim_frames(r.numpy())) for r in feats]
+        assert feature_cache.known_digests(feats.clone()) is None
+        with mock.patch.object(feature_cache, "_feature_key", wraps=feature_cache._feature_key) as hashed:
+            assert torch.equal(cached.prompt_embeds(cached.model, got), plain.prompt_embeds(plain.model, ref))
+            assert hashed.call_count == 0
+            copy = PromptBatch(got.input_ids, got.attention_mask, {**got.audio, "input_features": feats.clone()},
+                               got.texts)
+            before = feature_cache.STATS["encoder_hits"]
+            assert torch.equal(cached.prompt_embeds(cached.model, copy), plain.prompt_embeds(plain.model, ref))
+            assert hashed.call_count == len(recs) and feature_cache.STATS["encoder_hits"] - before == len(recs)
+    key = id(feats)
+    del got, feats, copy
+    gc.collect()
+    assert key not in feature_cache._ROW_DIGESTS  # a tensor gone takes its note with it
