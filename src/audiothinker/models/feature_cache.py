@@ -17,7 +17,8 @@ clips again, so `model.cache_audio_features` memoizes both, keyed by content:
 - encoder outputs: by the bytes of the features and a fingerprint of the encoder's weights, and
   only while no encoder parameter requires grad (`model.freeze_audio_tower`); a trainable encoder
   is always run. With dropout off (eval mode, or a dropout of 0 as in the published configs)
-  the cached output is the output, bit for bit.
+  the cached output is the output, bit for bit. A features tensor the prompt memo assembled comes with its rows'
+  digests (`known_digests`), so it is keyed without scanning and hashing its rows again.
 
 With the encoder memo, whole prompts too (`cache_prompts`): by each row's messages and clip, so a
 prompt seen before skips the chat template, tokenizing and the extractor call.
@@ -115,7 +116,8 @@ def features_digest(trimmed: tuple[np.ndarray, np.ndarray, int]) -> bytes:
 _ROW_DIGESTS: dict[int, tuple[weakref.ref, list[bytes]]] = {}
 """id(features tensor [B, M, F]) -> (weak reference to it, `features_digest` of each row): what `_assemble`
 knows of the batch it built, so the encoder memo keys it without scanning and hashing every row again (the
-cold start's prompts all come from the prompt memo: measured, the rows' keys were 6 % of its step)."""
+cold start's prompts all come from the prompt memo: measured, the rows' keys were 6 % of its step). Nothing
+writes to a prompt batch's features in place; a copy or any tensor derived from it has another id and is hashed."""
 
 
 def _note_digests(features: torch.Tensor, digests: list[bytes]) -> None:
