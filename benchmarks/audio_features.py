@@ -10,27 +10,19 @@ batch); each round empties the caches and times the three in a rotating order. O
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
 from unittest import mock
 
 import numpy as np
 import torch
+from rotating import arguments, print_medians, time_rotating
 from transformers import WhisperFeatureExtractor
 
 from audiothinker.models import feature_cache
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=8)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--window", type=int, default=30, help="the extractor's chunk_length (s)")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = arguments(__doc__, rounds=8, extra=lambda ap: ap.add_argument(
+        "--window", type=int, default=30, help="the extractor's chunk_length (s)"))
     rng = np.random.default_rng(0)
     plain = WhisperFeatureExtractor(feature_size=128, chunk_length=args.window)
     cached = WhisperFeatureExtractor(feature_size=128, chunk_length=args.window)
@@ -56,25 +48,17 @@ def main() -> None:
 
     systems = {"cached, windowed mel (ours)": windowed, "cached, whole window (before)": whole,
                "plain extractor": lambda b: plain(b, **opts)}
-    times: dict[str, list[float]] = {name: [] for name in systems}
     windowed(clips())  # warm-up: imports, first allocations
-    for r in range(args.rounds):
-        batch = clips()
-        names = list(systems)[r % 3:] + list(systems)[: r % 3]
-        outs = {}
-        for name in names:
-            t = time.perf_counter()
-            outs[name] = systems[name](batch)
-            times[name].append(time.perf_counter() - t)
+
+    def check(outs: dict) -> None:
         ref = outs["plain extractor"]
         for name, out in outs.items():
             assert all(np.array_equal(out[k], ref[k]) for k in ref), f"{name}: features differ from the plain extractor"
+
+    times = time_rotating(systems, (clips() for _ in range(args.rounds)), check)
     print(f"{args.batch} clips of 0.5-2 s in a {args.window} s window, {args.rounds} rounds, "
           f"{torch.get_num_threads()} torch threads; median s per batch (outputs equal):")
-    base = statistics.median(times["cached, whole window (before)"])
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"  {name:32s} {med:6.3f}  ({base / med:4.2f}x the whole window)")
+    print_medians(times, "cached, whole window (before)", "the whole window", ms=False, width=32)
 
 
 if __name__ == "__main__":

@@ -14,37 +14,22 @@ both ways, in a rotating order, and checks the embeddings equal.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from unittest import mock
 
 import torch
+from rotating import arguments, cached_policy, demo_batches, demo_model, print_medians, time_rotating
 
-from audiothinker.config import ModelConfig
 from audiothinker.data.batching import prompt_batch
-from audiothinker.data.synthetic import generate_items
 from audiothinker.models import feature_cache
-from audiothinker.models.loading import load_policy
-from audiothinker.models.tiny import build_tiny_qwen2_audio
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = arguments(__doc__, rounds=30)
     with tempfile.TemporaryDirectory() as tmp:
-        path = build_tiny_qwen2_audio(Path(tmp) / "m", seed=0, hidden=64, layers=2, audio_layers=0)
-        policy = load_policy(ModelConfig(name_or_path=str(path), dtype="float32", freeze_audio_tower=True,
-                                         cache_audio_features=True))
-        items = generate_items(args.batch * args.rounds, seed=0)
-        batches = [items[i * args.batch:(i + 1) * args.batch] for i in range(args.rounds)]
+        policy = cached_policy(demo_model(Path(tmp)))
+        batches = demo_batches(args.batch, args.rounds)
 
         def step(recs: list) -> torch.Tensor:
             return policy.prompt_embeds(policy.model, prompt_batch(policy, recs, "adaptive", None))
@@ -53,26 +38,18 @@ def main() -> None:
             with mock.patch.object(feature_cache, "known_digests", lambda features: None):
                 return step(recs)
 
+        def check(outs: dict) -> None:
+            a, b = outs.values()
+            assert torch.equal(a, b), "the embeddings differ"
+
         systems = {"keys from the noted digests (ours)": step, "every row hashed (before)": rehash}
         with torch.no_grad():
             for recs in batches:  # every batch once: the memos fill
                 step(recs)
-            times: dict[str, list[float]] = {name: [] for name in systems}
-            for r, recs in enumerate(batches):
-                names = list(systems)[r % 2:] + list(systems)[: r % 2]
-                out = {}
-                for name in names:
-                    t = time.perf_counter()
-                    out[name] = systems[name](recs)
-                    times[name].append(time.perf_counter() - t)
-                a, b = out.values()
-                assert torch.equal(a, b), "the embeddings differ"
+            times = time_rotating(systems, batches, check)
     print(f"{args.batch} prompts a batch, {args.rounds} batches seen before, {torch.get_num_threads()} torch "
           f"threads; median ms per prompt batch + embeddings (equal):")
-    base = statistics.median(times["every row hashed (before)"])
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"  {name:36s} {1000 * med:7.1f}  ({base / med:4.2f}x before)")
+    print_medians(times, "every row hashed (before)", "before")
 
 
 if __name__ == "__main__":
