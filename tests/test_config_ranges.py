@@ -33,6 +33,8 @@ BAD = [
     ("stop_at_step=2000", "stop_at_step: 2000 is beyond max_steps=1000"),
     ("max_steps=0", "max_steps: must be >= 1"),
     ("data.max_audio_seconds=0", "data.max_audio_seconds: must be > 0"),
+    ("model.audio_cache_gb=0", "model.audio_cache_gb: must be > 0"),
+    ("model.audio_cache_gb=.nan", "model.audio_cache_gb: must be > 0"),
     ("data.max_audio_seconds=-1", "data.max_audio_seconds: must be > 0"),
     ("data.synthetic_size=0", "data.synthetic_size: must be >= 1"),
     ("model.lora_r=0", "model.lora_r: must be >= 1"),

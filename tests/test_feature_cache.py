@@ -128,18 +128,46 @@ def test_other_extractor_calls_fall_through_to_the_mel_cache(tiny):
     assert feature_cache.STATS["mel_hits"] - before["mel_hits"] == 3
 
 
-def test_a_full_cache_never_drops_an_entry_the_batch_needs(tiny, monkeypatch):
-    """Misses inserted into a full cache evict the oldest entries, which may be this batch's own hits."""
-    monkeypatch.setattr(feature_cache, "MAX_ENTRIES", 2)
+def test_a_memo_holds_at_most_its_budget_least_recently_used_first():
+    memo = feature_cache.Memo(budget=250)
+    a, b, c = (np.zeros(25, dtype=np.float32) for _ in range(3))  # 100 bytes each
+    memo.put(b"a", a)
+    memo.put(b"b", (b, {"mask": np.zeros(0)}))
+    assert memo.get(b"a") is a  # a is now the most recently used
+    memo.put(b"c", c)
+    assert b"b" not in memo and memo.get(b"a") is a and memo.get(b"c") is c
+    assert (memo.held, memo.evicted) == (200, 1)
+    memo.put(b"big", np.zeros(100, dtype=np.float32))  # 400 bytes: larger than the whole budget, not kept
+    assert b"big" not in memo and len(memo) == 2 and memo.held == 200
+    memo.put(b"a", np.zeros(10, dtype=np.float32))  # a new value for a key replaces the old one's bytes
+    assert memo.held == 140
+    memo.shrink(100)  # a lower budget drops the least recently used past it
+    assert list(memo.entries) == [b"a"] and memo.held == 40 and memo.evicted == 2
+    assert feature_cache.nbytes((torch.zeros(3, dtype=torch.bfloat16), b"xy", "z", 7)) == 6 + 2 + 1
+
+
+def test_a_full_cache_never_drops_an_entry_the_batch_needs(tiny):
+    """Misses inserted into a full memo evict the least recently used entries, which may be this batch's own
+    hits; the encoder memo holds no more bytes than its budget."""
     items = generate_items(5, seed=6)
     plain = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32"))
     cached = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32", freeze_audio_tower=True,
                                      cache_audio_features=True))
-    with torch.no_grad():
-        ref = plain.prompt_embeds(plain.model, prompt_batch(plain, items, "adaptive", None))
-        prompt_batch(cached, items[:2], "adaptive", None)  # two entries, the oldest first
-        b = prompt_batch(cached, items, "adaptive", None)  # hits on 0-1, then three misses evict them
-        assert torch.equal(cached.prompt_embeds(cached.model, b), ref)
+    try:
+        with torch.no_grad():
+            ref = plain.prompt_embeds(plain.model, prompt_batch(plain, items, "adaptive", None))
+            one = prompt_batch(plain, items[:1], "adaptive", None).audio
+            entry = feature_cache.nbytes(plain.audio_tower(one["input_features"]).last_hidden_state[0])
+            feature_cache.set_budget(2 * entry)  # two encoder outputs
+            assert feature_cache._ENC.held <= 2 * entry
+            evicted = feature_cache._ENC.evicted
+            prompt_batch(cached, items[:2], "adaptive", None)  # two entries, the oldest first
+            cached.prompt_embeds(cached.model, prompt_batch(cached, items[:2], "adaptive", None))
+            b = prompt_batch(cached, items, "adaptive", None)  # hits on 0-1, then three misses evict them
+            assert torch.equal(cached.prompt_embeds(cached.model, b), ref)
+            assert feature_cache._ENC.held == 2 * entry and feature_cache._ENC.evicted >= evicted + 3
+    finally:
+        feature_cache.set_budget(feature_cache.DEFAULT_BUDGET)
 
 
 def test_the_prompt_memo_hands_the_encoder_memo_its_rows_keys(tiny):

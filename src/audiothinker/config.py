@@ -53,6 +53,9 @@ class ModelConfig:
     cache_audio_features: bool = False
     """Memoize each clip's mel features and, with freeze_audio_tower, its encoder output and whole prompts, in
     process (exact)."""
+    audio_cache_gb: float = 2.0
+    """With cache_audio_features: bytes (GiB) each memo may hold per process, the least recently used entries
+    going first past it; the encoder outputs are held on its device (Qwen2-Audio-7B: 1.9 MB per clip in bf16)."""
     gradient_checkpointing: bool = False
     """Trade compute for memory in the loss forward."""
     trust_remote_code: bool = False
@@ -328,6 +331,7 @@ def _check_ranges(cfg: Config) -> None:
         ("save_total_limit", c.save_total_limit, ">=1"), ("stop_at_step", c.stop_at_step, ">=1"),
         ("model.lora_r", c.model.lora_r, ">=1"), ("model.lora_alpha", c.model.lora_alpha, ">0"),
         ("model.lora_dropout", c.model.lora_dropout, "[0..1)"), ("model.tiny_seed", c.model.tiny_seed, ">=0"),
+        ("model.audio_cache_gb", c.model.audio_cache_gb, ">0"),
         ("data.max_audio_seconds", c.data.max_audio_seconds, ">0"), ("data.synthetic_size", c.data.synthetic_size, ">=1"),
         ("rollout.num_generations", c.rollout.num_generations, ">=2"), ("rollout.temperature", c.rollout.temperature, ">0"),
         ("rollout.top_p", c.rollout.top_p, "(0..1]"), ("rollout.top_k", c.rollout.top_k, ">=0"),

@@ -23,6 +23,10 @@ clips again, so `model.cache_audio_features` memoizes both, keyed by content:
 With the encoder memo, whole prompts too (`cache_prompts`): by each row's messages and clip, so a
 prompt seen before skips the chat template, tokenizing and the extractor call.
 
+Each memo holds at most `model.audio_cache_gb` bytes (per process; the least recently used entries go first):
+the encoder memo's entries live on the encoder's device, and a real model's are large (Qwen2-Audio-7B: 1.9 MB
+per clip in bf16, so a bound by entry count, 20,000 before, let it fill 38 GB of GPU memory on a large set).
+
 These are overrides on the instances (`tower.forward`; the feature extractor's class, renamed as
 itself; the policy's `build_prompts`): weight names, the saved checkpoint and the processor's files are
 unchanged. The mel, call and encoder caches are process-global, so later stages of one process (cold start,
@@ -42,13 +46,90 @@ import torch
 
 from audiothinker.models.base import Policy
 
-MAX_ENTRIES = 20_000
-"""Per cache; the oldest entries go first (a full 30 s encoder output of a 64-wide tiny model is 0.2 MB)."""
-_MEL: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, int]] = OrderedDict()
-_ENC: OrderedDict[bytes, torch.Tensor] = OrderedDict()
-_CALL: OrderedDict[bytes, tuple[tuple[np.ndarray, np.ndarray, int], dict[str, np.ndarray]]] = OrderedDict()
+GIB = 2 ** 30
+DEFAULT_BUDGET = 2 * GIB
+"""Bytes each memo may hold, per process (`model.audio_cache_gb`). An entry of the encoder memo is one clip's
+encoder output, on the encoder's device: Qwen2-Audio-7B's is [750, 1280] (1500 positions pooled by 2), 1.9 MB
+in bf16, so 2 GiB hold about 1100 clips; a count of entries would put no bound on that memory."""
+
+
+def nbytes(value: Any) -> int:
+    """The bytes of the arrays, tensors and byte strings in `value` (nested tuples, lists and dicts)."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(nbytes(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return sum(nbytes(v) for v in value)
+    return 0
+
+
+class Memo:
+    """Entries by key, least recently used first, holding at most `budget` bytes (`size` of each value): past
+    it, the least recently used go first. A value larger than the whole budget is not kept."""
+
+    def __init__(self, budget: int = DEFAULT_BUDGET, size: Callable[[Any], int] = nbytes):
+        self.budget, self.size = budget, size
+        self.entries: OrderedDict[bytes, tuple[Any, int]] = OrderedDict()
+        self.held = 0
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self.entries
+
+    def get(self, key: bytes) -> Any:
+        """The value (now the most recently used), or None."""
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        self.entries.move_to_end(key)
+        return entry[0]
+
+    def put(self, key: bytes, value: Any) -> None:
+        self.pop(key)
+        size = self.size(value)
+        if size <= self.budget:
+            self.entries[key] = (value, size)
+            self.held += size
+        self.shrink(self.budget)
+
+    def pop(self, key: bytes) -> None:
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            self.held -= entry[1]
+
+    def shrink(self, budget: int) -> None:
+        """Set the budget, dropping the least recently used entries past it."""
+        self.budget = budget
+        while self.held > budget:
+            _, (_, size) = self.entries.popitem(last=False)
+            self.held -= size
+            self.evicted += 1
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.held = 0
+
+
+_MEL = Memo()  # values: trimmed features (head [M, k], tail frame [M], F)
+_ENC = Memo()  # values: encoder outputs [A, H], on the encoder's device
+_CALL = Memo()  # values: (trimmed features, the call's other outputs for the clip)
 STATS = {"call_hits": 0, "call_misses": 0, "mel_hits": 0, "mel_misses": 0, "encoder_hits": 0, "encoder_misses": 0,
          "prompt_hits": 0, "prompt_misses": 0}
+
+
+def set_budget(budget: int) -> None:
+    """The byte budget of each process-wide memo (mel, extractor call, encoder output): the last policy set up
+    with the memos sets it; each policy's prompt memo has its own."""
+    for memo in (_MEL, _CALL, _ENC):
+        memo.shrink(budget)
 PROMPT_AUDIO_KEYS = ("input_features", "feature_attention_mask")
 """The audio of a prompt batch that `cache_prompts` memoizes (Qwen2-Audio's: one fixed window per clip)."""
 
@@ -70,17 +151,14 @@ def _clip_parts(clip: np.ndarray) -> tuple[bytes, bytes, bytes]:
     return str(clip.dtype).encode(), str(len(clip)).encode(), np.ascontiguousarray(clip).tobytes()
 
 
-def _remember(cache: OrderedDict, key: bytes, value: Any) -> None:
-    cache[key] = value
-    if len(cache) > MAX_ENTRIES:
-        cache.popitem(last=False)
-
-
-def _fetch(cache: OrderedDict, keys: list[bytes], compute: Callable[[list[int]], Any], stat: str) -> list[Any]:
+def _fetch(cache: Memo, keys: list[bytes], compute: Callable[[list[int]], Any], stat: str) -> list[Any]:
     """The value of every key: hits from `cache`, misses computed once per distinct key by
     `compute(rows)` (rows: the first row of each missing key; returns their values in order).
     Hits are read before any insertion, so a full cache never evicts a value this call returns."""
-    found = {k: cache[k] for k in keys if k in cache}
+    found = {}
+    for k in keys:
+        if k not in found and (value := cache.get(k)) is not None:
+            found[k] = value
     hits = sum(k in found for k in keys)
     STATS[f"{stat}_hits"] += hits
     STATS[f"{stat}_misses"] += len(keys) - hits
@@ -91,7 +169,7 @@ def _fetch(cache: OrderedDict, keys: list[bytes], compute: Callable[[list[int]],
     if first:
         for k, value in zip(first, compute(list(first.values()))):
             found[k] = value
-            _remember(cache, k, value)
+            cache.put(k, value)
     return [found[k] for k in keys]
 
 
@@ -267,8 +345,9 @@ def cache_encoder(tower: torch.nn.Module) -> None:
     tower.lazy_mask = True  # `forward` takes attention_mask as a function of the rows it runs
 
 
-def cache_prompts(policy: Policy) -> None:
-    """Memoize `policy.build_prompts(messages, clips)` row by row, by each row's messages and clip.
+def cache_prompts(policy: Policy, budget: int = DEFAULT_BUDGET) -> None:
+    """Memoize `policy.build_prompts(messages, clips)` row by row, by each row's messages and clip, in at most
+    `budget` bytes.
 
     A prompt seen before (SFT epochs, RL revisits, repeated evaluations) skips the chat template, the
     processor's text expansion and tokenizing, and the feature memo's lookup; the batch is put together
@@ -279,9 +358,10 @@ def cache_prompts(policy: Policy) -> None:
     import json
 
     inner = policy.build_prompts
-    memo: OrderedDict[bytes, tuple[str, torch.Tensor, tuple[np.ndarray, np.ndarray, int], bytes, torch.Tensor]] = \
-        OrderedDict()
-    features: OrderedDict[bytes, tuple[tuple[np.ndarray, np.ndarray, int], bytes]] = OrderedDict()  # one per clip
+    # rows (text, ids, trimmed features, their digest, feature mask): the features are the clip's entry in
+    # `features`, counted there (half the budget each)
+    memo = Memo(budget // 2, size=lambda row: nbytes((row[0], row[1], row[3], row[4])))
+    features = Memo(budget // 2)  # clip -> (trimmed features, their digest)
     state = {"on": True}
 
     def build_prompts(messages: list[list[dict]], audios: list[Any]) -> Any:
@@ -303,7 +383,7 @@ def cache_prompts(policy: Policy) -> None:
                 if known is None:
                     trimmed = trim_frames(batch.audio["input_features"][j].numpy())
                     known = (trimmed, features_digest(trimmed))
-                _remember(features, clips[miss[j]], known)  # the same clip under another prompt shares it
+                features.put(clips[miss[j]], known)  # the same clip under another prompt shares it
                 rows.append((batch.texts[j], ids, *known, batch.audio["feature_attention_mask"][j].clone()))
             return rows
 
@@ -334,12 +414,13 @@ def _assemble(rows: list[tuple[str, torch.Tensor, tuple[np.ndarray, np.ndarray, 
     return PromptBatch(text["input_ids"], text["attention_mask"], audio, [r[0] for r in rows])
 
 
-def install(policy: Policy, audio_tower: torch.nn.Module | None) -> None:
+def install(policy: Policy, audio_tower: torch.nn.Module | None, budget: int = DEFAULT_BUDGET) -> None:
     """Both caches on a policy with a Whisper-style feature extractor (the encoder one, and the prompt memo
-    `cache_prompts`, if `audio_tower`)."""
+    `cache_prompts`, if `audio_tower`), each memo holding at most `budget` bytes (`set_budget`)."""
+    set_budget(budget)
     fe = getattr(policy.processor, "feature_extractor", None)  # a text adapter's processor is its tokenizer
     if fe is not None and hasattr(fe, "_torch_extract_fbank_features"):
         cache_mel(fe)
     if audio_tower is not None:
         cache_encoder(audio_tower)
-        cache_prompts(policy)
+        cache_prompts(policy, budget)

@@ -106,7 +106,8 @@ def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str
     if cfg.cache_audio_features:
         from audiothinker.models import feature_cache
 
-        feature_cache.install(policy, policy.audio_tower if family.cache_encoder else None)
+        feature_cache.install(policy, policy.audio_tower if family.cache_encoder else None,
+                              int(cfg.audio_cache_gb * feature_cache.GIB))
     if cfg.gradient_checkpointing:
         policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         policy.model.config.use_cache = False
