@@ -203,3 +203,18 @@ def test_the_prompt_memo_hands_the_encoder_memo_its_rows_keys(tiny):
     del got, feats, copy
     gc.collect()
     assert key not in feature_cache._ROW_DIGESTS  # a tensor gone takes its note with it
+
+
+def test_the_encoder_memo_takes_a_bfloat16_tower(tiny):
+    """The real models run in bf16, which numpy cannot hold: the tower's fingerprint reads its raw bytes, and the
+    cached embeddings (from the prompt memo's noted rows, and from a copy hashed row by row) equal the plain ones."""
+    items = generate_items(3, seed=8)
+    plain = load_policy(ModelConfig(name_or_path=str(tiny), dtype="bfloat16"))
+    cached = load_policy(ModelConfig(name_or_path=str(tiny), dtype="bfloat16", freeze_audio_tower=True,
+                                     cache_audio_features=True))
+    with torch.no_grad():
+        ref = plain.prompt_embeds(plain.model, prompt_batch(plain, items, "adaptive", None))
+        b = prompt_batch(cached, items, "adaptive", None)
+        assert ref.dtype == torch.bfloat16 and torch.equal(cached.prompt_embeds(cached.model, b), ref)
+        b.audio["input_features"] = b.audio["input_features"].clone()  # not noted: its rows are hashed
+        assert torch.equal(cached.prompt_embeds(cached.model, b), ref)

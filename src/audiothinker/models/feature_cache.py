@@ -311,12 +311,18 @@ def cache_mel(feature_extractor: Any) -> None:
     })
 
 
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    """A tensor's dtype, shape and raw bytes, whatever its dtype (numpy has no bfloat16, the real models' dtype)."""
+    raw = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+    return repr((str(t.dtype), tuple(t.shape))).encode() + raw
+
+
 def cache_encoder(tower: torch.nn.Module) -> None:
     """Memoize `tower(input_features [B, M, F], attention_mask=...)` per row while the tower is frozen."""
     from transformers.modeling_outputs import BaseModelOutput
 
     inner = tower.forward
-    fingerprint = _digest(*(p.detach().cpu().numpy().tobytes() for p in tower.parameters()))
+    fingerprint = _digest(*(_tensor_bytes(p) for p in tower.parameters()))
 
     def forward(input_features: torch.Tensor, attention_mask: Any = None, **kwargs: Any) -> Any:
         """attention_mask may be a function of the rows to run (`lazy_mask`): it is built only for misses."""
