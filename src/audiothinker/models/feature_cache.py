@@ -54,7 +54,8 @@ in bf16, so 2 GiB hold about 1100 clips (the bound of 20,000 entries before allo
 
 
 def nbytes(value: Any) -> int:
-    """The bytes of the arrays, tensors and byte strings in `value` (nested tuples, lists and dicts)."""
+    """The bytes of the arrays, tensors and byte strings in `value` (nested tuples, lists and dicts; a str counts
+    its length)."""
     if isinstance(value, np.ndarray):
         return value.nbytes
     if isinstance(value, torch.Tensor):
