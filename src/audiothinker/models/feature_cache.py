@@ -94,22 +94,22 @@ class Memo:
         return entry[0]
 
     def put(self, key: bytes, value: Any) -> None:
-        self.pop(key)
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.held -= old[1]
         size = self.size(value)
         if size <= self.budget:
             self.entries[key] = (value, size)
             self.held += size
-        self.shrink(self.budget)
-
-    def pop(self, key: bytes) -> None:
-        entry = self.entries.pop(key, None)
-        if entry is not None:
-            self.held -= entry[1]
+        self._evict()
 
     def shrink(self, budget: int) -> None:
         """Set the budget, dropping the least recently used entries past it."""
         self.budget = budget
-        while self.held > budget:
+        self._evict()
+
+    def _evict(self) -> None:
+        while self.held > self.budget:
             _, (_, size) = self.entries.popitem(last=False)
             self.held -= size
             self.evicted += 1
