@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from audiothinker.demo import PLANS, PRESETS, PROMPTS, targets
 from audiothinker.demo.evaluate import SAMPLES
 from audiothinker.demo.plan import RECIPES
-from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, spread
+from audiothinker.demo.targets import aggregate_metrics, aggregate_targets, paired_counts, sign_test_p, spread
 
 LEVELS = ("easy", "medium", "hard")
 
@@ -63,6 +63,22 @@ def test_targets_are_computed_from_the_summaries():
     # No think completion under atar: the inconsistency target cannot hold.
     s3, _ = _seed(incons=(None, 0.0))
     assert targets(s3, forced)[4]["ok"] is False
+
+
+def test_paired_counts_and_the_sign_test_by_hand():
+    def row(i, level, ok):
+        return {"id": f"x{i}", "difficulty": level, "correct": ok}
+
+    a = [row(0, "hard", True), row(1, "hard", True), row(2, "hard", False), row(3, "hard", False), row(4, "easy", True),
+         row(5, "hard", True)]
+    b = [row(3, "hard", True), row(2, "hard", False), row(1, "hard", False), row(0, "hard", True), row(4, "easy", False)]
+    # paired by id, not by position; x5 has no partner; the easy item is another difficulty
+    assert paired_counts(a, b, "hard") == {"items": 4, "only_a": 1, "only_b": 1}
+    assert paired_counts(a, b, "easy") == {"items": 1, "only_a": 1, "only_b": 0}
+    assert sign_test_p(0, 0) == 1.0 and sign_test_p(1, 2) == 1.0  # 2 * (1 + 3) / 8, capped
+    assert sign_test_p(0, 5) == pytest.approx(2 / 32) and sign_test_p(5, 0) == sign_test_p(0, 5)
+    assert sign_test_p(2, 8) == pytest.approx(2 * (1 + 10 + 45) / 1024)  # 0.109375
+    assert sign_test_p(156, 0) < 1e-40
 
 
 def test_no_think_targets_read_the_expected_sampled_rates():
@@ -294,6 +310,16 @@ def test_demo_smoke_writes_the_report(tmp_path, capsys, monkeypatch):
     for preset in PRESETS:
         assert (out / preset / "final").is_dir() and (out / preset / "metrics.jsonl").is_file()
     assert "| target | measured | reached |" in capsys.readouterr().out
+    # the hard-accuracy targets' runs, item by item: their counts give the targets' differences
+    rows = {p: [json.loads(x) for x in (out / "eval" / p / "rows.jsonl").read_text().splitlines()] for p in PRESETS}
+    hard = {p: [r for r in rs if r["difficulty"] == "hard"] for p, rs in rows.items()}
+    assert [(c["a"], c["b"]) for c in data["paired"]] == [("atar_cr_tr", "grpo"), ("atar_cr_tr", "grpo_cot")]
+    for c, check in zip(data["paired"], data["targets"][5:7]):
+        acc = {p: sum(r["correct"] for r in hard[p]) / len(hard[p]) for p in (c["a"], c["b"])}
+        assert c["items"] == len(hard[c["a"]]) > 0
+        assert (c["only_a"] - c["only_b"]) / c["items"] == pytest.approx(acc[c["a"]] - acc[c["b"]]) == pytest.approx(
+            check["value"])
+    assert "## The hard-accuracy targets, item by item" in report
 
     # The RL runs and the evaluations ran side by side (2 at a time on 2 CPUs); one at a time gives the same
     # weights and figures.

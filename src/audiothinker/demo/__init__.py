@@ -194,7 +194,7 @@ def _finish(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_backend:
     timings = {**stages.timings, "total": time.perf_counter() - stages.start}
     cpu = {k: v - cpu0[k] for k, v in cpu_times().items()}
     report, table = write_report(out, plan_name, plan, seed, judge_backend, ev.summaries, ev.forced, checks,
-                                 timings, cpu, ev.coupling)
+                                 timings, cpu, ev.coupling, ev.paired())
     if echo:
         console.rule(f"[bold]results, seed {seed} (held-out test split)[/]")
         print("\n".join(table), flush=True)  # plain print: a Markdown table must not be wrapped

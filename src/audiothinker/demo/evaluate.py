@@ -323,6 +323,17 @@ class Evaluations:
         results.update({p: done[_eval_name(p, PROMPTS[p])] for p in order})
         self.summaries.update({p: results[p] for p in models})
 
+    def paired(self, level: str = "hard") -> list[dict[str, Any]]:
+        """The runs of each hard-accuracy target (`targets.PAIRED`), greedy rows paired item by item on `level`:
+        [{a, b, level, items, only_a, only_b, p}] (`targets.paired_counts`, `targets.sign_test_p`)."""
+        from audiothinker.demo.targets import PAIRED, paired_counts, sign_test_p
+
+        out = []
+        for a, b in PAIRED:
+            counts = paired_counts(read_rows(self.out / a), read_rows(self.out / b), level)
+            out.append({"a": a, "b": b, "level": level, **counts, "p": sign_test_p(counts["only_a"], counts["only_b"])})
+        return out
+
 
 def _eval_name(name: str, prompt: str) -> str:
     return f"eval: {name} ({prompt} prompt)"

@@ -179,6 +179,26 @@ def targets_table(checks: list[dict[str, Any]]) -> list[str]:
             *[f"| {c['target']} | {c['text']} | {'yes' if c['ok'] else 'no'} |" for c in checks]]
 
 
+def _p(p: float) -> str:
+    return "< 0.01" if p < 0.01 else f"{p:.2f}"
+
+
+def paired_lines(paired: list[dict[str, Any]]) -> list[str]:
+    """The hard-accuracy targets' runs compared item by item (`Evaluations.paired`); [] without them."""
+    if not paired:
+        return []
+    rows = [f"| `{c['a']}` vs `{c['b']}` | {c['only_a']} | {c['only_b']} | {c['only_a'] - c['only_b']:+d} of "
+            f"{c['items']} | {_p(c['p'])} |" for c in paired]
+    return ["## The hard-accuracy targets, item by item", "",
+            "Both runs answer the same held-out items, so the items both got right, or both wrong, cancel: the "
+            "difference in accuracy is what the items only one of them got right leave. p is the chance of a split "
+            "of those items at least this uneven were each a coin flip between the two runs (exact sign test, "
+            "McNemar's): a target missed by a few items with a large p is a tie on this split. It counts the held-out "
+            "items' noise only; RL runs from the same cold start also differ by several points on hard items.", "",
+            "| comparison | right only in the first | right only in the second | difference (items) | p |",
+            "|---|---:|---:|---:|---:|", *rows, ""]
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
     path = run_dir / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
@@ -266,7 +286,7 @@ def think_chance_line(plan: DemoPlan, seed: int) -> str:
 
 def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, summaries: Mapping[str, Any],
                  forced: Mapping[str, Any], checks: list[dict], pngs: list[Path],
-                 coupling: Mapping[str, Any] | None = None) -> list[str]:
+                 coupling: Mapping[str, Any] | None = None, paired: list[dict[str, Any]] | None = None) -> list[str]:
     """The Markdown of one seed's report."""
     gains = ", ".join(f"{d} {100 * (forced['think']['by_difficulty'][d]['accuracy'] - g['accuracy']):+.1f}"
                       for d, g in forced["no_think"]["by_difficulty"].items())
@@ -327,6 +347,7 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         "",
         *targets_table(checks),
         "",
+        *paired_lines(paired or []),
         "## Accuracy / no-think rate by task (%)",
         "",
         *task_table({k: summaries[k] for k in ("cold_start", "grpo", "atar_cr_tr")}),
@@ -352,19 +373,19 @@ def timing_lines(timings: Mapping[str, float], cpu: Mapping[str, float]) -> list
 
 def write_report(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_backend: str,
                  summaries: dict, forced: dict, checks: list[dict], timings: dict, cpu: dict,
-                 coupling: dict | None = None) -> tuple[Path, list[str]]:
+                 coupling: dict | None = None, paired: list[dict] | None = None) -> tuple[Path, list[str]]:
     """report.md + report.json + PNGs under `out`; returns the report path and the lines to print."""
     metrics = {p: read_metrics(out / p) for p in PRESETS}
     pngs = plots(out, summaries, metrics)
-    lines = report_lines(plan_name, plan, seed, judge_backend, summaries, forced, checks, pngs, coupling)
+    lines = report_lines(plan_name, plan, seed, judge_backend, summaries, forced, checks, pngs, coupling, paired)
     report = out / "report.md"
     report.write_text("\n".join(lines + timing_lines(timings, cpu)))
     (out / "report.json").write_text(json.dumps(
         {"plan": plan_name, "seed": seed, "summaries": summaries, "forced": forced, "coupling": coupling,
-         "targets": checks, "timings": timings, "cpu": cpu}, indent=2, default=str))
+         "targets": checks, "paired": paired, "timings": timings, "cpu": cpu}, indent=2, default=str))
     return report, [*table1(summaries), "", "sampled:", *table1(sampled_summaries(summaries)), "",
                     *forced_table(forced), "",
-                    *targets_table(checks)]
+                    *targets_table(checks), "", *paired_lines(paired or [])]
 
 
 def seeds_report(out: Path, seeds: list[int], target_rows: list[dict], metric_rows: list[dict],

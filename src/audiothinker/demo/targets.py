@@ -5,6 +5,7 @@ Pure functions of evaluation summaries (`eval.report.summarize` dicts, plus `thi
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -70,6 +71,28 @@ def _within(v: float | None, bound: float) -> bool:
 
 def _halved(atar: float | None, atar_cr: float | None) -> bool:
     return atar is not None and atar_cr is not None and atar_cr <= atar / 2 + EPS and atar > 0
+
+
+PAIRED = (("atar_cr_tr", "grpo"), ("atar_cr_tr", "grpo_cot"))
+"""The runs the hard-accuracy targets compare, (a, b): a's accuracy on hard items must be at least b's."""
+
+
+def paired_counts(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]],
+                  level: str) -> dict[str, int]:
+    """Two runs' greedy rows on the same held-out items of one difficulty, paired by id: {"items": items both
+    answered, "only_a": right in a and wrong in b, "only_b": the reverse}. The accuracy difference is
+    (only_a - only_b) / items; the items both got right or both wrong say nothing about which run is better."""
+    b = {r["id"]: bool(r["correct"]) for r in rows_b if r.get("difficulty") == level}
+    pairs = [(bool(r["correct"]), b[r["id"]]) for r in rows_a if r.get("difficulty") == level and r["id"] in b]
+    return {"items": len(pairs), "only_a": sum(x and not y for x, y in pairs),
+            "only_b": sum(y and not x for x, y in pairs)}
+
+
+def sign_test_p(only_a: int, only_b: int) -> float:
+    """Exact two-sided sign test (McNemar's exact test) on the discordant items: the chance, were each of them
+    equally likely to favour either run, of a split at least as uneven as this one. 1.0 with no discordant item."""
+    n, k = only_a + only_b, min(only_a, only_b)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
 
 
 # Each target: (name, measure(summaries, forced) -> float | None, holds(value) -> bool, format of the value).
