@@ -71,9 +71,10 @@ def test_paired_counts_and_the_sign_test_by_hand():
 
     a = [row(0, "hard", True), row(1, "hard", True), row(2, "hard", False), row(3, "hard", False), row(4, "easy", True),
          row(5, "hard", True)]
-    b = [row(3, "hard", True), row(2, "hard", False), row(1, "hard", False), row(0, "hard", True), row(4, "easy", False)]
-    # paired by id, not by position; x5 has no partner; the easy item is another difficulty
-    assert paired_counts(a, b, "hard") == {"items": 4, "only_a": 1, "only_b": 1}
+    b = [row(2, "hard", False), row(3, "hard", False), row(0, "hard", True), row(1, "hard", False), row(4, "easy", False)]
+    # paired by id (x1 is the one discordant item), not by position (which would give 2 and 1); x5 has no
+    # partner; the easy item is another difficulty
+    assert paired_counts(a, b, "hard") == {"items": 4, "only_a": 1, "only_b": 0}
     assert paired_counts(a, b, "easy") == {"items": 1, "only_a": 1, "only_b": 0}
     assert sign_test_p(0, 0) == 1.0 and sign_test_p(1, 2) == 1.0  # 2 * (1 + 3) / 8, capped
     assert sign_test_p(0, 5) == pytest.approx(2 / 32) and sign_test_p(5, 0) == sign_test_p(0, 5)
