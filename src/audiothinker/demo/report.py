@@ -193,8 +193,9 @@ def paired_lines(paired: list[dict[str, Any]]) -> list[str]:
             "Both runs answer the same held-out items, so the items both got right, or both wrong, cancel: the "
             "difference in accuracy is what the items only one of them got right leave. p is the chance of a split "
             "of those items at least this uneven were each a coin flip between the two runs (exact sign test, "
-            "McNemar's): a target missed by a few items with a large p is a tie on this split. It counts the held-out "
-            "items' noise only; RL runs from the same cold start also differ by several points on hard items.", "",
+            "McNemar's): a target missed by a few items with a large p cannot be told from a tie on this split. It "
+            "counts the held-out items' noise only; RL runs from the same cold start also differ by several points on "
+            "hard items.", "",
             "| comparison | right only in the first | right only in the second | difference (items) | p |",
             "|---|---:|---:|---:|---:|", *rows, ""]
 
