@@ -328,9 +328,10 @@ class Evaluations:
         [{a, b, level, items, only_a, only_b, p}] (`targets.paired_counts`, `targets.sign_test_p`)."""
         from audiothinker.demo.targets import PAIRED, paired_counts, sign_test_p
 
+        rows = {run: read_rows(self.out / run) for run in dict.fromkeys(r for pair in PAIRED for r in pair)}  # once each
         out = []
         for a, b in PAIRED:
-            counts = paired_counts(read_rows(self.out / a), read_rows(self.out / b), level)
+            counts = paired_counts(rows[a], rows[b], level)
             out.append({"a": a, "b": b, "level": level, **counts, "p": sign_test_p(counts["only_a"], counts["only_b"])})
         return out
 

@@ -183,7 +183,7 @@ def _p(p: float) -> str:
     return "< 0.01" if p < 0.01 else f"{p:.2f}"
 
 
-def paired_lines(paired: list[dict[str, Any]]) -> list[str]:
+def paired_lines(paired: list[dict[str, Any]] | None) -> list[str]:
     """The hard-accuracy targets' runs compared item by item (`Evaluations.paired`); [] without them."""
     if not paired:
         return []
@@ -348,7 +348,7 @@ def report_lines(plan_name: str, plan: DemoPlan, seed: int, judge_backend: str, 
         "",
         *targets_table(checks),
         "",
-        *paired_lines(paired or []),
+        *paired_lines(paired),
         "## Accuracy / no-think rate by task (%)",
         "",
         *task_table({k: summaries[k] for k in ("cold_start", "grpo", "atar_cr_tr")}),
@@ -386,7 +386,7 @@ def write_report(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_bac
          "targets": checks, "paired": paired, "timings": timings, "cpu": cpu}, indent=2, default=str))
     return report, [*table1(summaries), "", "sampled:", *table1(sampled_summaries(summaries)), "",
                     *forced_table(forced), "",
-                    *targets_table(checks), "", *paired_lines(paired or [])]
+                    *targets_table(checks), "", *paired_lines(paired)]
 
 
 def seeds_report(out: Path, seeds: list[int], target_rows: list[dict], metric_rows: list[dict],
