@@ -475,11 +475,20 @@ def test_seeds_must_be_positive(capsys):
 def test_seeds_report_lists_each_target_per_seed(tmp_path, monkeypatch):
     import audiothinker.demo as demo_mod
 
+    from audiothinker.demo.targets import sign_test_p
+
     gaps = {5: 0.7, 6: 0.5, 7: 0.1}
+    split = {5: (3, 9), 6: (12, 0), 7: (0, 0)}  # items right only in atar_cr_tr / only in grpo_cot
 
     def fake_demo(out, plan_name, seed, **kwargs):
         s, forced = _seed(gaps[seed])
-        return {"report": str(out / "report.md"), "summaries": s, "forced": forced, "targets": targets(s, forced)}
+        a, b = split[seed]
+        paired = [{"a": "atar_cr_tr", "b": "grpo", "level": "hard", "items": 40, "only_a": 20, "only_b": 1,
+                   "p": sign_test_p(20, 1)},
+                  {"a": "atar_cr_tr", "b": "grpo_cot", "level": "hard", "items": 40, "only_a": a, "only_b": b,
+                   "p": sign_test_p(a, b)}]
+        return {"report": str(out / "report.md"), "summaries": s, "forced": forced, "targets": targets(s, forced),
+                "paired": paired}
 
     monkeypatch.setattr(demo_mod, "demo", fake_demo)
     report = demo_mod.demo_seeds(tmp_path, "smoke", [5, 6, 7])
@@ -487,8 +496,13 @@ def test_seeds_report_lists_each_target_per_seed(tmp_path, monkeypatch):
     assert "| seed 5 | seed 6 | seed 7 | held | mean | sd |" in text
     row = "| atar_cr_tr: no-think rate easy - hard >= 0.30 (sampled, in expectation) | +0.70 | +0.50 | +0.10 | 2/3 |"
     assert row + " +0.43 |" in text
+    # the item-by-item counts per seed, each seed in its own column (3 / 9: p = 2 * 299 / 4096)
+    assert ("| `atar_cr_tr` vs `grpo_cot` | -6 (3 / 9, p 0.15) | +12 (12 / 0, p < 0.01) | +0 (0 / 0, p 1.00) |"
+            in text)
+    assert "| `atar_cr_tr` vs `grpo` | +19 (20 / 1, p < 0.01) |" in text
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["seeds"] == [5, 6, 7] and len(data["targets"]) == 8
+    assert data["paired"]["5"][1]["only_b"] == 9
 
 
 def test_second_phase_fixes_flawed_traces_and_keeps_inconsistent_ones():

@@ -31,8 +31,8 @@ stopped and a change to RL settings reuses the cold start):
                  atar_cr_tr), the targets, RL curves, wall and CPU time
 
 `--seeds N` runs the whole demo at seeds S, S+1, ... into <out>/seed-<s>/ and writes
-<out>/report.md with each target per seed, how often it held, and the mean and spread of
-every figure. `--judge-base-url URL` (with `--judge-backend openai`, the default when a URL is
+<out>/report.md with each target per seed, how often it held, the mean and spread of every
+figure, and the hard-accuracy targets item by item per seed. `--judge-base-url URL` (with `--judge-backend openai`, the default when a URL is
 given) puts an OpenAI-compatible LLM judge in place of the rule judge, for RL and evaluation.
 """
 
@@ -193,8 +193,9 @@ def _finish(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_backend:
     checks = targets(ev.summaries, ev.forced)
     timings = {**stages.timings, "total": time.perf_counter() - stages.start}
     cpu = {k: v - cpu0[k] for k, v in cpu_times().items()}
+    paired = ev.paired()
     report, table = write_report(out, plan_name, plan, seed, judge_backend, ev.summaries, ev.forced, checks,
-                                 timings, cpu, ev.coupling, ev.paired())
+                                 timings, cpu, ev.coupling, paired)
     if echo:
         console.rule(f"[bold]results, seed {seed} (held-out test split)[/]")
         print("\n".join(table), flush=True)  # plain print: a Markdown table must not be wrapped
@@ -202,7 +203,8 @@ def _finish(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_backend:
         reused = reused_seconds(timings)
         earlier = f" (reused stages took {reused / 60:.1f} min when they ran)" if reused else ""
         print(f"\nwall {timings['total'] / 60:.1f} min this run{earlier}, CPU {cpu_min:.1f} min; report: {report}")
-    return {"report": str(report), "summaries": ev.summaries, "forced": ev.forced, "targets": checks}
+    return {"report": str(report), "summaries": ev.summaries, "forced": ev.forced, "targets": checks,
+            "paired": paired}
 
 
 def demo_seeds(out: Path, plan_name: str, seeds: list[int], **kwargs: Any) -> Path:
@@ -214,7 +216,8 @@ def demo_seeds(out: Path, plan_name: str, seeds: list[int], **kwargs: Any) -> Pa
     target_rows = aggregate_targets({s: r["targets"] for s, r in results.items()})
     metric_rows = aggregate_metrics({s: r["summaries"] for s, r in results.items()})
     cpu = {k: v - cpu0[k] for k, v in cpu_times().items()}
-    report, lines = seeds_report(out, seeds, target_rows, metric_rows, time.perf_counter() - t0, cpu)
+    paired = {s: r["paired"] for s, r in results.items()}
+    report, lines = seeds_report(out, seeds, target_rows, metric_rows, time.perf_counter() - t0, cpu, paired)
     print("\n".join(lines), flush=True)
     print(f"\nreport: {report}")
     return report

@@ -389,9 +389,26 @@ def write_report(out: Path, plan_name: str, plan: DemoPlan, seed: int, judge_bac
                     *targets_table(checks), "", *paired_lines(paired)]
 
 
+def paired_seed_lines(seeds: list[int], paired: Mapping[int, list[dict[str, Any]]]) -> list[str]:
+    """`paired_lines` over several seeds: per comparison and seed, the difference in items, the items right only in
+    each run, and the sign test's p. Not pooled: each seed compares its own two models."""
+    comparisons = [(c["a"], c["b"]) for c in paired[seeds[0]]]
+    lines = ["## The hard-accuracy targets, item by item, per seed", "",
+             "Each cell: difference in items (right only in the first run / right only in the second, of the held-out "
+             "hard items; exact sign test p), as in each seed's report.", "",
+             "| comparison | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---:|" * len(seeds)]
+    for k, (a, b) in enumerate(comparisons):
+        cells = [paired[s][k] for s in seeds]
+        lines.append(f"| `{a}` vs `{b}` | " + " | ".join(
+            f"{c['only_a'] - c['only_b']:+d} ({c['only_a']} / {c['only_b']}, p {_p(c['p'])})" for c in cells) + " |")
+    return [*lines, ""]
+
+
 def seeds_report(out: Path, seeds: list[int], target_rows: list[dict], metric_rows: list[dict],
-                 wall: float, cpu: Mapping[str, float]) -> tuple[Path, list[str]]:
-    """<out>/report.md over several seeds: each target's value per seed, how often it held, mean and spread."""
+                 wall: float, cpu: Mapping[str, float],
+                 paired: Mapping[int, list[dict[str, Any]]]) -> tuple[Path, list[str]]:
+    """<out>/report.md over several seeds: each target's value per seed, how often it held, mean and spread, and the
+    hard-accuracy targets item by item per seed (`paired_seed_lines`)."""
     def num(x: float | None, pct: bool = True) -> str:
         return "-" if x is None else (f"{100 * x:.1f}" if pct else f"{x:+.2f}")
 
@@ -407,12 +424,12 @@ def seeds_report(out: Path, seeds: list[int], target_rows: list[dict], metric_ro
     lines = ["# Audio-Thinker demo over seeds " + ", ".join(map(str, seeds)), "",
              "Each seed is a full demo (data, model init, cold start, five RL runs, evaluation) under "
              "`seed-<s>/`, with its own report.md.", "", "## Targets", "", *tlines, "",
-             "## Figures, mean and spread over seeds", "", *mlines, "",
+             *paired_seed_lines(seeds, paired), "## Figures, mean and spread over seeds", "", *mlines, "",
              f"Wall {wall / 60:.1f} min in all; CPU time (user + sys) {cpu['user'] / 60:.1f} + "
              f"{cpu['sys'] / 60:.1f} min.",
              ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
     (out / "report.json").write_text(json.dumps({"seeds": seeds, "targets": target_rows, "metrics": metric_rows,
-                                                 "wall": wall, "cpu": cpu}, indent=2, default=str))
-    return report, tlines
+                                                 "paired": paired, "wall": wall, "cpu": cpu}, indent=2, default=str))
+    return report, [*tlines, "", *paired_seed_lines(seeds, paired)]
