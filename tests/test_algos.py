@@ -139,6 +139,18 @@ def test_mode_split_advantages_by_hand():
     assert adv[2:4, 2:].sum().item() == pytest.approx(0.0, abs=1e-6)
 
 
+def test_split_by_mode_weighs_only_the_choice_of_mode():
+    from audiothinker.trainer.step import split_by_mode
+
+    whole = group_advantages(SPLIT_R, 4, "none")
+    args = (whole, SPLIT_R, SPLIT_THINK.tolist(), SPLIT_IDS, 4, "none", SPLIT_R)
+    plain, weighted = split_by_mode(*args), split_by_mode(*args, decision_weight=3.0)
+    # group 1 has both modes and decides at position 1: positions 0-1 tripled, the content after them unchanged
+    torch.testing.assert_close(weighted[:4, :2], 3.0 * plain[:4, :2])
+    torch.testing.assert_close(weighted[:4, 2:], plain[:4, 2:])
+    torch.testing.assert_close(weighted[4:], plain[4:])  # group 2 has one mode: nothing to weigh
+
+
 def test_policy_loss_takes_per_token_advantages():
     logp = torch.randn(2, 3).requires_grad_()
     adv = torch.tensor([[0.5, 0.5, -1.0], [2.0, 0.0, 1.0]])

@@ -27,6 +27,8 @@ BAD = [
     ("train.max_grad_norm=-1", "train.max_grad_norm: must be >= 0"),
     ("train.warmup_steps=-1", "train.warmup_steps: must be >= 0"),
     ("train.lr_decay_ratio=1.5", "train.lr_decay_ratio: must be in [0, 1]"),
+    ("train.decision_weight=0", "train.decision_weight: must be > 0"),
+    ("train.decision_weight=4", "train.decision_weight: 4.0 needs train.mode_advantage=split"),
     ("save_total_limit=0", "save_total_limit: must be >= 1"),
     ("save_steps=-1", "save_steps: must be >= 0"),
     ("stop_at_step=0", "stop_at_step: must be >= 1"),

@@ -141,6 +141,10 @@ class TrainConfig:
     that picks think or answer get it; the tokens after it get the advantage within the completion's mode
     (centred on the group's completions of that mode), so what a mode pays on average moves the choice of
     mode, not the content of the traces (algos.advantages.mode_split_advantages)."""
+    decision_weight: float = 1.0
+    """With mode_advantage split [ours]: the advantage of the tokens up to and including the one that picks think
+    or answer, in groups with both modes, times this, so the choice of mode moves that much faster than the
+    content of the traces (a group with one mode has no such token and is unchanged)."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm (0 = off)."""
     weight_decay: float = 0.0
@@ -346,6 +350,7 @@ def _check_ranges(cfg: Config) -> None:
         ("train.epsilon_high", c.train.epsilon_high, ">=0"), ("train.beta", c.train.beta, ">=0"),
         ("train.max_grad_norm", c.train.max_grad_norm, ">=0"), ("train.weight_decay", c.train.weight_decay, ">=0"),
         ("train.warmup_steps", c.train.warmup_steps, ">=0"), ("train.lr_decay_ratio", c.train.lr_decay_ratio, "[0..1]"),
+        ("train.decision_weight", c.train.decision_weight, ">0"),
         ("judge.max_concurrency", c.judge.max_concurrency, ">=1"), ("judge.timeout", c.judge.timeout, ">0"),
         ("judge.max_retries", c.judge.max_retries, ">=0"), ("judge.retry_backoff", c.judge.retry_backoff, ">=0"),
         ("judge.logprobs", c.judge.logprobs, ">=0"), ("judge.max_down_steps", c.judge.max_down_steps, ">=0"),
@@ -391,6 +396,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("output_dir: must not be empty")
     if cfg.stop_at_step is not None and cfg.stop_at_step > cfg.max_steps:
         raise ConfigError(f"stop_at_step: {cfg.stop_at_step} is beyond max_steps={cfg.max_steps}")
+    if cfg.train.decision_weight != 1.0 and cfg.train.mode_advantage != "split":
+        raise ConfigError(f"train.decision_weight: {cfg.train.decision_weight} needs train.mode_advantage=split (with "
+                          f"{cfg.train.mode_advantage!r} no token picks the mode apart from the rest)")
     if cfg.train.epsilon_high is not None and cfg.train.epsilon_high < cfg.train.epsilon:
         raise ConfigError(f"train.epsilon_high: {cfg.train.epsilon_high} is below train.epsilon={cfg.train.epsilon}")
     if cfg.model.lora and not cfg.model.lora_target_modules:

@@ -143,7 +143,7 @@ def grpo_step(
         advantages = group_advantages(rewards, G, cfg.train.scale_rewards, batch_rewards=batch_rewards)  # [B*G]
         if cfg.train.mode_advantage == "split":
             advantages = split_by_mode(advantages, rewards, scored.think, rollout.completion_ids, G,
-                                       cfg.train.scale_rewards, batch_rewards)  # [B*G, C]
+                                       cfg.train.scale_rewards, batch_rewards, cfg.train.decision_weight)  # [B*G, C]
     micro = [(slice_batch(batch, a, a + bs), slice(a * G, (a + bs) * G)) for a in range(0, len(records), bs)]
     with timer("ref_old_logp"), torch.no_grad():
         ref_logps = [_ref_logp(acc, ctx.scorer, ctx.ref_scorer, cfg, mb, rollout, sl, G) for mb, sl in micro]
@@ -165,12 +165,12 @@ def grpo_step(
 
 
 def split_by_mode(advantages: torch.Tensor, rewards: torch.Tensor, thinks: list[bool], completion_ids: torch.Tensor,
-                  group_size: int, scale: str, batch_rewards: torch.Tensor) -> torch.Tensor:
+                  group_size: int, scale: str, batch_rewards: torch.Tensor, decision_weight: float = 1.0) -> torch.Tensor:
     """`train.mode_advantage: split`: per-token advantages [N, C] (algos.advantages.mode_split_advantages)."""
     modes = torch.tensor(thinks, dtype=torch.bool, device=rewards.device)
     within = within_mode_advantages(rewards, modes, group_size, scale, batch_rewards=batch_rewards)
     decision = decision_positions(completion_ids, modes, group_size)
-    return mode_split_advantages(advantages, within, decision, completion_ids.size(1))
+    return mode_split_advantages(advantages * decision_weight, within, decision, completion_ids.size(1))
 
 
 def separate_old_logps(micro_batches: int, accumulation: int, iterations: int, calls_before: int = 0) -> list[bool]:
