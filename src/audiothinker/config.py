@@ -144,7 +144,8 @@ class TrainConfig:
     decision_weight: float = 1.0
     """With mode_advantage split [ours]: the advantage of the tokens up to and including the one that picks think
     or answer, in groups with both modes, times this, so the choice of mode moves that much faster than the
-    content of the traces (a group with one mode has no such token and is unchanged)."""
+    content of the traces (a group with one mode has no such token and is unchanged). 1 = off; measured on the demo
+    at 4 and not kept there (docs/demo.md, section "A heavier weight on the think-or-answer token")."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm (0 = off)."""
     weight_decay: float = 0.0
