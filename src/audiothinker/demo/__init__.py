@@ -32,8 +32,9 @@ stopped and a change to RL settings reuses the cold start):
 
 `--seeds N` runs the whole demo at seeds S, S+1, ... into <out>/seed-<s>/ and writes
 <out>/report.md with each target per seed, how often it held, the mean and spread of every
-figure, and the hard-accuracy targets item by item per seed. `--judge-base-url URL` (with `--judge-backend openai`, the default when a URL is
-given) puts an OpenAI-compatible LLM judge in place of the rule judge, for RL and evaluation.
+figure, and the hard-accuracy targets item by item per seed. `--judge-base-url URL` (with
+`--judge-backend openai`, the default when a URL is given) puts an OpenAI-compatible LLM judge
+in place of the rule judge, for RL and evaluation.
 """
 
 from __future__ import annotations
