@@ -421,10 +421,11 @@ def seeds_report(out: Path, seeds: list[int], target_rows: list[dict], metric_ro
     for m in metric_rows:
         mlines.append(f"| {m['run']} | {m['metric']} | {num(m['mean'])} | {num(m['sd'])} | {num(m['min'])} | "
                       f"{num(m['max'])} |")
+    plines = paired_seed_lines(seeds, paired)
     lines = ["# Audio-Thinker demo over seeds " + ", ".join(map(str, seeds)), "",
              "Each seed is a full demo (data, model init, cold start, five RL runs, evaluation) under "
              "`seed-<s>/`, with its own report.md.", "", "## Targets", "", *tlines, "",
-             *paired_seed_lines(seeds, paired), "## Figures, mean and spread over seeds", "", *mlines, "",
+             *plines, "## Figures, mean and spread over seeds", "", *mlines, "",
              f"Wall {wall / 60:.1f} min in all; CPU time (user + sys) {cpu['user'] / 60:.1f} + "
              f"{cpu['sys'] / 60:.1f} min.",
              ""]
@@ -432,4 +433,4 @@ def seeds_report(out: Path, seeds: list[int], target_rows: list[dict], metric_ro
     report.write_text("\n".join(lines))
     (out / "report.json").write_text(json.dumps({"seeds": seeds, "targets": target_rows, "metrics": metric_rows,
                                                  "paired": paired, "wall": wall, "cpu": cpu}, indent=2, default=str))
-    return report, [*tlines, "", *paired_seed_lines(seeds, paired)]
+    return report, [*tlines, "", *plines]
