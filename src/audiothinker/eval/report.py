@@ -173,7 +173,8 @@ def bar_plot(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(max(4.0, 1.1 * len(labels) * max(1, len(series)) ** 0.5 + 2), 3.6))
+    legend = 3.0 if len(series) > 1 else 0.0  # inches for the legend beside the axes
+    fig = Figure(figsize=(max(4.0, 1.1 * len(labels) * max(1, len(series)) ** 0.5 + 2) + legend, 3.6))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(series))
@@ -188,8 +189,8 @@ def bar_plot(
     ax.set_ylim(0, 105)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    if len(series) > 1:
-        ax.legend(fontsize=7)
+    if len(series) > 1:  # beside the axes, never over a bar
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, format="png", dpi=110)
