@@ -210,7 +210,7 @@ def plot_curves(path: Path, metrics: dict[str, list[dict]]) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(14, 3.4))
+    fig = Figure(figsize=(14, 4.0))
     FigureCanvasAgg(fig)
     panels = [("reward/total_mean", "reward (batch mean)"), ("accuracy", "accuracy (training batch)"),
               ("think_rate", "think rate (training batch)")]
@@ -225,7 +225,7 @@ def plot_curves(path: Path, metrics: dict[str, list[dict]]) -> Path:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("RL step", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)  # below, never over a line
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
     return path
