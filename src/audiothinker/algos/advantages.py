@@ -130,7 +130,7 @@ def decision_positions(completion_ids: torch.Tensor, thinks: torch.Tensor, group
 
 
 def mode_split_advantages(
-    advantages: torch.Tensor, within: torch.Tensor, decision: torch.Tensor, length: int
+    advantages: torch.Tensor, within: torch.Tensor, decision: torch.Tensor, length: int, decision_weight: float = 1.0
 ) -> torch.Tensor:
     """Per-token advantages [N, length]: the group advantage up to and including the decision token, the
     within-mode advantage after it (a completion whose group has one mode: the group advantage throughout,
@@ -138,6 +138,9 @@ def mode_split_advantages(
 
     So the payoff of a mode as a whole (its mean against the group's) moves only the tokens that choose
     the mode, and the tokens after them are weighed against completions of their own mode alone.
+    decision_weight (`train.decision_weight`) multiplies the advantage of the tokens up to and including the
+    decision; a one-mode group (decision -1) has none, so it is unchanged.
     """
     positions = torch.arange(length, device=advantages.device).unsqueeze(0)  # [1, T]
-    return torch.where(positions <= decision.unsqueeze(1), advantages.unsqueeze(1), within.unsqueeze(1))
+    choice = (advantages * decision_weight).unsqueeze(1)  # [N, 1]
+    return torch.where(positions <= decision.unsqueeze(1), choice, within.unsqueeze(1))

@@ -170,7 +170,7 @@ def split_by_mode(advantages: torch.Tensor, rewards: torch.Tensor, thinks: list[
     modes = torch.tensor(thinks, dtype=torch.bool, device=rewards.device)
     within = within_mode_advantages(rewards, modes, group_size, scale, batch_rewards=batch_rewards)
     decision = decision_positions(completion_ids, modes, group_size)
-    return mode_split_advantages(advantages * decision_weight, within, decision, completion_ids.size(1))
+    return mode_split_advantages(advantages, within, decision, completion_ids.size(1), decision_weight)
 
 
 def separate_old_logps(micro_batches: int, accumulation: int, iterations: int, calls_before: int = 0) -> list[bool]:
