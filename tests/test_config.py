@@ -201,3 +201,10 @@ def test_warmup_stable_decay_needs_a_decay_ratio():
     with pytest.raises(ConfigError, match="train.lr_decay_ratio: must be > 0 with train.lr_scheduler=warmup_stable_decay"):
         load_config(overrides=["train.lr_scheduler=warmup_stable_decay"])
     assert load_config(overrides=["train.lr_scheduler=warmup_stable_decay", "train.lr_decay_ratio=0.25"]).train.lr_decay_ratio == 0.25
+
+
+def test_freeze_parameters_with_lora_is_a_config_error():
+    with pytest.raises(ConfigError, match="model.freeze_parameters: has no effect with model.lora=true"):
+        load_config(overrides=["model.lora=true", "model.freeze_parameters=[multi_modal_projector]"])
+    assert load_config(overrides=["model.freeze_parameters=[multi_modal_projector]"]).model.freeze_parameters == [
+        "multi_modal_projector"]

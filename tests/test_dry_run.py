@@ -73,3 +73,15 @@ def test_memory_formula():
     assert z3["total"] == 16 * gib + 12
     z1 = memory_per_gpu(8 * gib, 8 * gib, Parallel(8, 1), bytes_per_param=4, reference=False, kv_cache=0, logits=0)
     assert (z1["weights"], z1["gradients"], z1["optimizer"]) == (32 * gib, 32 * gib, 8 * gib)
+
+
+def test_dry_run_counts_frozen_modules_and_names_a_module_that_matches_nothing(avqa, capsys):
+    base = ["train", "--config", str(ROOT / "recipes" / "qwen2_audio_7b.yaml"), "--dry-run",
+            "--set", f"data.train_file={avqa / 'train.jsonl'}", "--set", f"data.audio_root={avqa}"]
+    # Left trainable: the projector (1280 x 4096 + 4096) and the untied head (156032 x 4096): 0.64 B.
+    assert main([*base, "--set", "model.freeze_parameters=[language_model, audio_tower]"]) == 0
+    assert "8.40 B total, 0.64 B trainable" in capsys.readouterr().out
+    assert main([*base, "--set", "model.freeze_parameters=[projector]"]) == 2
+    err = capsys.readouterr().err
+    assert "model.freeze_parameters: 'projector' matches no parameter of Qwen/Qwen2-Audio-7B-Instruct" in err
+    assert "model.multi_modal_projector" in err

@@ -50,6 +50,9 @@ class ModelConfig:
     """Module names that get LoRA adapters (language model only)."""
     freeze_audio_tower: bool = False
     """Keep the audio encoder's weights fixed."""
+    freeze_parameters: list[str] = field(default_factory=list)
+    """Modules whose weights stay fixed, by dotted name as named_parameters gives it (e.g. multi_modal_projector,
+    language_model.layers.0); a name matches the parameters that contain it as whole dotted segments."""
     cache_audio_features: bool = False
     """Memoize each clip's mel features and, with freeze_audio_tower, its encoder output and whole prompts, in
     process (exact)."""
@@ -402,6 +405,8 @@ def validate(cfg: Config) -> Config:
                           f"{cfg.train.mode_advantage!r} no token picks the mode apart from the rest)")
     if cfg.train.epsilon_high is not None and cfg.train.epsilon_high < cfg.train.epsilon:
         raise ConfigError(f"train.epsilon_high: {cfg.train.epsilon_high} is below train.epsilon={cfg.train.epsilon}")
+    if cfg.model.lora and cfg.model.freeze_parameters:
+        raise ConfigError("model.freeze_parameters: has no effect with model.lora=true (LoRA trains its adapters only)")
     if cfg.model.lora and not cfg.model.lora_target_modules:
         raise ConfigError("model.lora_target_modules: empty with model.lora=true (no module would get an adapter)")
     if cfg.rollout.vllm_importance_sampling_cap < 1:

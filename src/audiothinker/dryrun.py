@@ -135,7 +135,7 @@ def meta_model(config, family: str):
 
 
 def count_parameters(model, cfg) -> tuple[int, int]:
-    """(all, trainable) parameters under the model config (frozen audio tower, LoRA)."""
+    """(all, trainable) parameters under the model config (frozen audio tower, model.freeze_parameters, LoRA)."""
     total = sum(p.numel() for p in model.parameters())
     if cfg.model.lora:
         from peft import LoraConfig, get_peft_model
@@ -145,11 +145,13 @@ def count_parameters(model, cfg) -> tuple[int, int]:
         peft = get_peft_model(model, lora)
         trainable = sum(p.numel() for p in peft.parameters() if p.requires_grad)
         return total + trainable, trainable
-    frozen = 0
+    from audiothinker.models.loading import frozen_names, matching_parameters
+
+    names = dict(model.named_parameters())
+    frozen = frozen_names(list(names), cfg.model.freeze_parameters, cfg.model.name_or_path)
     if cfg.model.freeze_audio_tower:
-        tower = getattr(getattr(model, "model", model), "audio_tower", None) or getattr(model, "audio_tower", None)
-        frozen = sum(p.numel() for p in tower.parameters()) if tower is not None else 0
-    return total, total - frozen
+        frozen.update(matching_parameters(list(names), "audio_tower"))
+    return total, total - sum(names[n].numel() for n in frozen)
 
 
 def _audio_tokens(seconds: float, window: float) -> int:

@@ -103,6 +103,8 @@ def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str
 
     if cfg.freeze_audio_tower and policy.audio_tower is not None:
         policy.audio_tower.requires_grad_(False)
+    if cfg.freeze_parameters:
+        freeze_parameters(policy.model, cfg.freeze_parameters, name)
     if cfg.cache_audio_features:
         from audiothinker.models import feature_cache
 
@@ -121,6 +123,35 @@ def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str
         )
         policy.model = get_peft_model(policy.model, lora)
     return policy
+
+
+def matching_parameters(names: list[str], module: str) -> list[str]:
+    """The parameter names that contain `module` as whole dotted segments (`layers.1` matches
+    `model.layers.1.mlp.up_proj.weight`, not `model.layers.10.mlp.up_proj.weight`)."""
+    return [n for n in names if f".{module}." in f".{n}."]
+
+
+def frozen_names(names: list[str], modules: list[str], path: str) -> set[str]:
+    """The parameter names under each of `modules` (model.freeze_parameters); a module that matches no parameter
+    is a ConfigError listing the model's top-level modules."""
+    from audiothinker.config import ConfigError
+
+    out: set[str] = set()
+    for module in modules:
+        hits = matching_parameters(names, module.strip("."))
+        if not hits:
+            tops = sorted({".".join(n.split(".")[:2]) for n in names})
+            raise ConfigError(f"model.freeze_parameters: {module!r} matches no parameter of {path} "
+                              f"(its modules include {', '.join(tops)})")
+        out.update(hits)
+    return out
+
+
+def freeze_parameters(model: torch.nn.Module, modules: list[str], path: str) -> None:
+    """requires_grad=False on every parameter under each of `modules` (model.freeze_parameters)."""
+    params = dict(model.named_parameters())
+    for n in frozen_names(list(params), modules, path):
+        params[n].requires_grad_(False)
 
 
 def save_pretrained(policy: Policy, out_dir: str | Path, state_dict: dict | None = None) -> None:
