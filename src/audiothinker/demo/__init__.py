@@ -22,7 +22,8 @@ stopped and a change to RL settings reuses the cold start):
   5. RL          GRPO from the cold start with each of the paper's Table 1 presets, each with its
                  own prompt: grpo (no-think), grpo_cot (think), atar, atar_cr, atar_cr_tr
                  (adaptive), Dr. GRPO advantages split at the think-or-answer
-                 token, two passes per rollout batch (recipes/demo/rl.yaml); the
+                 token, two passes per rollout batch, the audio projector fixed
+                 (recipes/demo/rl.yaml); the
                  rule judge stands in for the LLM judge (<out>/<preset>/final)
   6. eval        every preset on the held-out split with its own prompt, greedy and sampled
                  (1 completion per item at temperature 1.0; 960 held-out items), side by side like RL

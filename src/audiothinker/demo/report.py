@@ -29,7 +29,8 @@ TRANSFER = (
     "hard task's items: two options, where MMAU has four, put a guess at 50 %, close to where ATAR stops paying for a "
     "trace), per-task think chances set by a coin rather than learned from data, a rule judge that knows every "
     "fact (an LLM judge is noisy and never hears the audio), Dr. GRPO's advantages in place of the paper's "
-    "group-normalised ones, split at the think-or-answer token (`train.mode_advantage: split`, ours), and one RL "
+    "group-normalised ones, split at the think-or-answer token (`train.mode_advantage: split`, ours), the audio "
+    "projector kept at the cold start's weights in RL (`model.freeze_parameters`; the paper does not say), and one RL "
     f"run per preset, evaluated greedily on {PLANS['full'].test_items // len(LEVELS)} held-out items per "
     "difficulty in the full plan (RL runs from one cold start differ by several points on hard items)."
 )
