@@ -172,3 +172,41 @@ def test_cli_sft_with_config_and_overrides(tiny_setup, tmp_path):
     assert main(["sft", "--config", str(cfg), "--loss-tokens", "0"]) == 2
     assert main(["sft", "--config", str(cfg), "--loss-tokens", "6"]) == 0
     assert json.loads((tmp_path / "run" / "config.json").read_text())["sft"]["loss_tokens"] == 6.0
+
+
+def test_freeze_parameters_keeps_those_weights_through_training(tiny_setup):
+    """model.freeze_parameters: after a few steps the projector is the initial one, bit for bit, while the
+    language model has moved (the same load_policy builds the policy for GRPO)."""
+    from audiothinker.models.loading import load_policy
+
+    root, model, data = tiny_setup
+    cfg = load_config(None, [
+        f"output_dir={root / 'frozen'}", "max_steps=2", f"model.name_or_path={model}", "model.dtype=float32",
+        "data.format=jsonl", f"data.train_file={data}", "train.learning_rate=0.01", "log.progress=false",
+        "model.freeze_parameters=[multi_modal_projector]",
+    ])
+    start = dict(load_policy(cfg.model).model.named_parameters())
+    final = dict(load_policy(cfg.model, path=str(sft(cfg, SFTOptions(think_fraction=0.5)))).model.named_parameters())
+    assert final.keys() == start.keys()
+    moved = {n: not torch.equal(final[n], start[n]) for n in start}
+    projector = [n for n in moved if ".multi_modal_projector." in f".{n}"]
+    assert projector and not any(moved[n] for n in projector)
+    assert any(moved[n] for n in moved if ".language_model." in f".{n}")
+
+
+def test_freeze_parameters_matches_whole_dotted_segments_and_names_a_miss(tiny_setup):
+    from audiothinker.config import ConfigError
+    from audiothinker.models.loading import load_policy, matching_parameters
+
+    _, tiny, _ = tiny_setup
+    names = ["model.layers.1.mlp.up_proj.weight", "model.layers.10.mlp.up_proj.weight", "lm_head.weight"]
+    assert matching_parameters(names, "layers.1") == ["model.layers.1.mlp.up_proj.weight"]
+    assert matching_parameters(names, "lm_head") == ["lm_head.weight"]
+    assert matching_parameters(names, "head") == []
+    policy = load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32",
+                                     freeze_parameters=["multi_modal_projector"]))
+    frozen = {n for n, p in policy.model.named_parameters() if not p.requires_grad}
+    assert frozen and all(".multi_modal_projector." in f".{n}" for n in frozen)
+    assert any(p.requires_grad for n, p in policy.model.named_parameters() if "language_model" in n)
+    with pytest.raises(ConfigError, match=r"model.freeze_parameters: 'projector' matches no parameter of .*multi_modal_projector"):
+        load_policy(ModelConfig(name_or_path=str(tiny), dtype="float32", freeze_parameters=["projector"]))
