@@ -145,13 +145,11 @@ def count_parameters(model, cfg) -> tuple[int, int]:
         peft = get_peft_model(model, lora)
         trainable = sum(p.numel() for p in peft.parameters() if p.requires_grad)
         return total + trainable, trainable
-    from audiothinker.models.loading import frozen_names, matching_parameters
+    from audiothinker.models.loading import freeze
 
-    names = dict(model.named_parameters())
-    frozen = frozen_names(list(names), cfg.model.freeze_parameters, cfg.model.name_or_path)
-    if cfg.model.freeze_audio_tower:
-        frozen.update(matching_parameters(list(names), "audio_tower"))
-    return total, total - sum(names[n].numel() for n in frozen)
+    tower = getattr(getattr(model, "model", model), "audio_tower", None) or getattr(model, "audio_tower", None)
+    freeze(model, tower, cfg.model, cfg.model.name_or_path)
+    return total, sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def _audio_tokens(seconds: float, window: float) -> int:

@@ -101,10 +101,7 @@ def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str
         kwargs["attn_implementation"] = cfg.attn_implementation
     policy: Policy = family.load(name, kwargs)
 
-    if cfg.freeze_audio_tower and policy.audio_tower is not None:
-        policy.audio_tower.requires_grad_(False)
-    if cfg.freeze_parameters:
-        freeze_parameters(policy.model, cfg.freeze_parameters, name)
+    freeze(policy.model, policy.audio_tower, cfg, name)
     if cfg.cache_audio_features:
         from audiothinker.models import feature_cache
 
@@ -131,27 +128,23 @@ def matching_parameters(names: list[str], module: str) -> list[str]:
     return [n for n in names if f".{module}." in f".{n}."]
 
 
-def frozen_names(names: list[str], modules: list[str], path: str) -> set[str]:
-    """The parameter names under each of `modules` (model.freeze_parameters); a module that matches no parameter
-    is a ConfigError listing the model's top-level modules."""
+def freeze(model: torch.nn.Module, audio_tower: torch.nn.Module | None, cfg: ModelConfig, path: str) -> None:
+    """requires_grad=False on the audio encoder (model.freeze_audio_tower) and on every parameter under each of
+    model.freeze_parameters; a module name that matches no parameter is a ConfigError listing the model's
+    top-level modules. load_policy and `train --dry-run`'s parameter count both go through it."""
     from audiothinker.config import ConfigError
 
-    out: set[str] = set()
-    for module in modules:
-        hits = matching_parameters(names, module.strip("."))
+    if cfg.freeze_audio_tower and audio_tower is not None:
+        audio_tower.requires_grad_(False)
+    params = dict(model.named_parameters())
+    for module in cfg.freeze_parameters:
+        hits = matching_parameters(list(params), module.strip("."))
         if not hits:
-            tops = sorted({".".join(n.split(".")[:2]) for n in names})
+            tops = sorted({".".join(n.split(".")[:2]) for n in params})
             raise ConfigError(f"model.freeze_parameters: {module!r} matches no parameter of {path} "
                               f"(its modules include {', '.join(tops)})")
-        out.update(hits)
-    return out
-
-
-def freeze_parameters(model: torch.nn.Module, modules: list[str], path: str) -> None:
-    """requires_grad=False on every parameter under each of `modules` (model.freeze_parameters)."""
-    params = dict(model.named_parameters())
-    for n in frozen_names(list(params), modules, path):
-        params[n].requires_grad_(False)
+        for n in hits:
+            params[n].requires_grad_(False)
 
 
 def save_pretrained(policy: Policy, out_dir: str | Path, state_dict: dict | None = None) -> None:
