@@ -10,8 +10,9 @@ import math
 import pytest
 import torch
 
-from audiothinker.algos import (LOSS_TYPES, decision_positions, group_advantages, k3_kl, mode_split_advantages,
-                                policy_loss, reduce_loss, selective_log_softmax, within_mode_advantages)
+from audiothinker.algos import (LOSS_TYPES, choice_token_mask, decision_positions, group_advantages, k3_kl, kl_weights,
+                                mode_split_advantages, policy_loss, reduce_loss, selective_log_softmax,
+                                within_mode_advantages)
 
 LN2 = math.log(2.0)
 
@@ -231,6 +232,48 @@ def test_policy_loss_with_kl():
     assert out.kl.item() == pytest.approx(0.193147, abs=1e-6)
     with pytest.raises(ValueError, match="reference"):
         policy_loss(logp, old, torch.tensor([1.0]), beta=0.04)
+
+
+# Qwen's vocabulary: `<think>` = `<` `think` `>`, `<answer>` = `<` `answer` `>` (the tiny model's tokenizer too)
+THINK_IDS, ANSWER_IDS = [27, 482, 29], [27, 460, 29]
+
+
+def test_choice_token_mask_marks_the_token_after_the_shared_prefix():
+    ids = torch.tensor([
+        [27, 482, 29, 51, 303],  # <think> Tone ...: the choice is `think`, position 1
+        [27, 460, 29, 9, 0],  # <answer> odd: `answer`, position 1
+        [51, 27, 482, 29, 0],  # opens with neither tag: no choice token
+        [27, 99, 29, 0, 0],  # `<` then something else: none
+        [27, 482, 0, 0, 0],  # cut after `think` (mask below): still chose
+        [27, 0, 0, 0, 0],  # ended after `<`: position 1 is padding, none
+    ])
+    mask = torch.tensor([[1] * 5, [1] * 4 + [0], [1] * 4 + [0], [1] * 3 + [0] * 2, [1] * 2 + [0] * 3, [1] + [0] * 4])
+    choice = choice_token_mask(ids, mask, THINK_IDS, ANSWER_IDS)
+    assert choice.nonzero().tolist() == [[0, 1], [1, 1], [4, 1]]
+
+
+def test_choice_token_mask_with_a_one_token_tag_and_tags_that_cannot_be_told_apart():
+    # Qwen3's vocabulary has `<think>` as one token: the choice is the first token
+    ids = torch.tensor([[151667, 5, 6], [27, 9217, 29], [5, 6, 7]])
+    choice = choice_token_mask(ids, torch.ones_like(ids), [151667], [27, 9217, 29])
+    assert choice.nonzero().tolist() == [[0, 0], [1, 0]]
+    with pytest.raises(ValueError, match="tokenize alike"):
+        choice_token_mask(ids, torch.ones_like(ids), [27, 9217], [27, 9217, 29])
+
+
+def test_policy_loss_with_per_token_kl_weights():
+    # two tokens, ratio 1, A = 1, ref = ln 0.25 at both: the choice token (position 0) without KL, the other with 0.1
+    logp, old = _ratio_inputs([1.0, 1.0])
+    logp, old = logp.view(1, 2), old.view(1, 2)
+    ref = torch.full((1, 2), math.log(0.25))
+    betas = kl_weights(torch.tensor([[True, False]]), beta=0.1, decision_beta=0.0)
+    assert betas.tolist() == [[0.0, pytest.approx(0.1)]]
+    out = policy_loss(logp, old, torch.tensor([1.0]), ref_logp=ref, beta=betas)
+    k3 = 0.5 + LN2 - 1
+    assert out.per_token_loss.tolist() == [[pytest.approx(-1.0, abs=1e-6), pytest.approx(-1 + 0.1 * k3, abs=1e-6)]]
+    assert out.kl.tolist() == [[pytest.approx(k3, abs=1e-6)] * 2]  # the KL itself is still measured at every token
+    with pytest.raises(ValueError, match="reference"):
+        policy_loss(logp, old, torch.tensor([1.0]), beta=torch.zeros(1, 2))
 
 
 def test_policy_loss_on_policy_gradient_is_minus_advantage():

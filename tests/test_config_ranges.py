@@ -24,6 +24,7 @@ BAD = [
     ("train.epsilon_high=0.1", "train.epsilon_high: 0.1 is below train.epsilon=0.2"),
     ("train.epsilon_high=-1", "train.epsilon_high: must be >= 0"),
     ("train.beta=-0.01", "train.beta: must be >= 0"),
+    ("train.decision_beta=-0.01", "train.decision_beta: must be >= 0"),
     ("train.max_grad_norm=-1", "train.max_grad_norm: must be >= 0"),
     ("train.warmup_steps=-1", "train.warmup_steps: must be >= 0"),
     ("train.lr_decay_ratio=1.5", "train.lr_decay_ratio: must be in [0, 1]"),
@@ -65,6 +66,12 @@ def test_defaults_and_recipes_pass():
     for recipe in ("recipes/tiny_cpu.yaml",):
         load_config(recipe, [])
     load_config(None, ["save_total_limit=null", "stop_at_step=1", "train.epsilon_high=0.28", "judge.max_down_steps=0"])
+    load_config(None, ["train.beta=0", "train.decision_beta=0"])  # no KL anywhere: no reference needed
+
+
+def test_decision_beta_needs_a_reference():
+    with pytest.raises(ConfigError, match=r"^train.decision_beta: 0.1 needs train.beta > 0"):
+        load_config(None, ["train.beta=0", "train.decision_beta=0.1"])
 
 
 def test_eval_steps_without_a_held_out_set(tmp_path):

@@ -130,13 +130,14 @@ def test_first_tag_logprobs_score_each_tag_as_the_completion_start(tmp_path):
     from audiothinker.data.batching import prompt_batch
     from audiothinker.data.loaders import load_records
     from audiothinker.data.synthetic import write_synthetic
-    from audiothinker.demo.evaluate import first_tag_ids, first_tag_logprobs, first_tag_summary, load_eval_model
+    from audiothinker.demo.evaluate import first_tag_logprobs, first_tag_summary, load_eval_model
     from audiothinker.models.tiny import build_tiny_qwen2_audio
+    from audiothinker.parsing import first_tag_ids
 
     model = build_tiny_qwen2_audio(tmp_path / "model", seed=0, hidden=32, layers=1, audio_layers=1)
     records = load_records(str(write_synthetic(tmp_path / "data", 6, 3, split="test")), "jsonl").records
     policy = load_eval_model(str(model))
-    tags = list(first_tag_ids(policy).values())  # think, then no_think
+    tags = list(first_tag_ids(policy.tokenizer).values())  # think, then no_think
     with torch.no_grad():
         both = first_tag_logprobs(policy, records, "adaptive")  # [B, 2]
         for k, tag in enumerate(tags):

@@ -272,3 +272,48 @@ def test_missing_training_audio_is_an_error_or_a_counted_skip(tmp_path):
     records, result = load_training_records(str(data), "jsonl", cfg)
     assert [r.id for r in records] == ["r0", "r2"]
     assert len(result.skipped) == 1 and "r1" in result.summary()
+
+
+def test_decision_beta_weighs_the_token_that_picks_the_mode(tmp_path):
+    """train.decision_beta: the KL weight at the token after `<` that picks think or answer, found with the
+    tiny model's own tokenizer (Qwen's vocabulary); every other token keeps train.beta."""
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from audiothinker.models.tiny import build_tiny_qwen2_audio
+    from audiothinker.trainer.step import token_betas
+
+    tok = AutoTokenizer.from_pretrained(build_tiny_qwen2_audio(tmp_path / "model", seed=0, hidden=32, layers=1,
+                                                               audio_layers=1))
+    tok.padding_side = "right"  # completions are right-padded
+    texts = ["<think>Tone one is high.</think><answer>odd</answer>", "<answer>even</answer>", "odd", " <think>x"]
+    enc = tok(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+    rollout = SimpleNamespace(completion_ids=enc["input_ids"], completion_mask=enc["attention_mask"])
+    policy = SimpleNamespace(tokenizer=tok)
+    assert [tok.convert_ids_to_tokens(int(i)) for i in enc["input_ids"][:2, 1]] == ["think", "answer"]
+
+    betas = token_betas(load_config(RECIPE, ["train.beta=0.1", "train.decision_beta=0"]), policy, rollout)
+    expected = torch.full(enc["input_ids"].shape, 0.1)
+    expected[0, 1] = expected[1, 1] = 0.0  # "odd" and " <think>x" do not open with a tag: beta throughout
+    torch.testing.assert_close(betas, expected)
+    assert token_betas(load_config(RECIPE, ["train.beta=0.1"]), policy, rollout) == 0.1  # unset: one coefficient
+
+
+def test_decision_beta_reaches_the_loss(runs, monkeypatch):
+    """In training, the loss gets the per-token coefficients (the random tiny policy opens with no tag, so every
+    one of them is train.beta) and the run goes through."""
+    import audiothinker.trainer.step as step
+    from audiothinker.trainer.grpo import train
+
+    real, seen = step.policy_loss, []
+
+    def spy(logp, old, adv, ref, beta, *a):
+        seen.append((tuple(logp.shape), beta if isinstance(beta, float) else tuple(beta.shape), float(beta.max())))
+        return real(logp, old, adv, ref, beta, *a)
+
+    monkeypatch.setattr(step, "policy_loss", spy)
+    train(_cfg(runs / "decision_beta", "max_steps=1", "save_steps=0", "train.beta=0.05", "train.decision_beta=0",
+               "log.report_to=[jsonl]"))
+    assert seen and all(shape == betas for shape, betas, _ in seen)
+    assert [top for *_, top in seen] == [pytest.approx(0.05)] * len(seen)

@@ -135,6 +135,10 @@ class TrainConfig:
     """Upper clip range (DAPO clip-higher); None = epsilon."""
     beta: float = 0.04
     """KL coefficient (k3 estimator) to the reference policy; 0 skips the reference forward."""
+    decision_beta: float | None = None
+    """[ours] The KL coefficient at the token that picks think or answer (the first token at which the `<think>` and
+    `<answer>` tags' ids differ; algos.losses.choice_token_mask); None = beta. 0: the KL holds the traces and the
+    answers near the reference while the rewards alone move the choice of mode."""
     loss_type: str = "grpo"
     """grpo (per-sequence mean) | dr_grpo (sum / (B*max_new_tokens)) | dapo (token mean over global batch) | bnpo (token mean over local batch)."""
     scale_rewards: str = "group"
@@ -352,6 +356,7 @@ def _check_ranges(cfg: Config) -> None:
         ("train.gradient_accumulation_steps", c.train.gradient_accumulation_steps, ">=1"),
         ("train.num_iterations", c.train.num_iterations, ">=1"), ("train.epsilon", c.train.epsilon, "[0..1)"),
         ("train.epsilon_high", c.train.epsilon_high, ">=0"), ("train.beta", c.train.beta, ">=0"),
+        ("train.decision_beta", c.train.decision_beta, ">=0"),
         ("train.max_grad_norm", c.train.max_grad_norm, ">=0"), ("train.weight_decay", c.train.weight_decay, ">=0"),
         ("train.warmup_steps", c.train.warmup_steps, ">=0"), ("train.lr_decay_ratio", c.train.lr_decay_ratio, "[0..1]"),
         ("train.decision_weight", c.train.decision_weight, ">0"),
@@ -403,6 +408,9 @@ def validate(cfg: Config) -> Config:
     if cfg.train.decision_weight != 1.0 and cfg.train.mode_advantage != "split":
         raise ConfigError(f"train.decision_weight: {cfg.train.decision_weight} needs train.mode_advantage=split (with "
                           f"{cfg.train.mode_advantage!r} no token picks the mode apart from the rest)")
+    if cfg.train.beta == 0 and cfg.train.decision_beta:
+        raise ConfigError(f"train.decision_beta: {cfg.train.decision_beta} needs train.beta > 0 (beta 0 skips the "
+                          "reference model the KL is measured against)")
     if cfg.train.epsilon_high is not None and cfg.train.epsilon_high < cfg.train.epsilon:
         raise ConfigError(f"train.epsilon_high: {cfg.train.epsilon_high} is below train.epsilon={cfg.train.epsilon}")
     if cfg.model.lora and cfg.model.freeze_parameters:

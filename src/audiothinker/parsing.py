@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Mode = Literal["think", "no_think", "none"]
 
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+FIRST_TAGS = {"think": "<think>", "no_think": "<answer>"}
+"""The tag that opens a completion in each mode (SPEC section 2)."""
 _THINK_SHAPE = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*$", re.DOTALL)
 _ANSWER_SHAPE = re.compile(r"^\s*<answer>(.*?)</answer>\s*$", re.DOTALL)
 _FIRST_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
@@ -129,3 +131,8 @@ def is_correct(parsed: Parsed, choices: list[str], answer: str) -> bool:
         return False
     idx = match_option(parsed.answer, choices)
     return idx is not None and choices[idx] == answer
+
+
+def first_tag_ids(tokenizer: Any) -> dict[str, list[int]]:
+    """{mode: token ids of its first tag} in `tokenizer` (`<think>` is several tokens in Qwen's vocabulary)."""
+    return {mode: tokenizer(tag, add_special_tokens=False)["input_ids"] for mode, tag in FIRST_TAGS.items()}

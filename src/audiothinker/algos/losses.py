@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -12,6 +12,34 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     """k3 estimator of KL(pi || pi_ref) per token: exp(ref - logp) - (ref - logp) - 1 (>= 0)."""
     delta = ref_logp - logp
     return torch.exp(delta) - delta - 1.0
+
+
+def choice_token_mask(
+    completion_ids: torch.Tensor, completion_mask: torch.Tensor, think_ids: Sequence[int], answer_ids: Sequence[int]
+) -> torch.Tensor:
+    """[N, T] bool: True at the token that chooses think or answer, in each completion that opens with the
+    `<think>` or the `<answer>` tag (think_ids / answer_ids: their token ids). That token is the first at which
+    the two tags' ids differ (`think` after a shared `<` in Qwen's vocabulary; the first token where a tag is one
+    token). A completion that opens with neither tag has no such token.
+    """
+    k = next((i for i, (a, b) in enumerate(zip(think_ids, answer_ids)) if a != b), None)
+    if k is None:
+        raise ValueError(f"the think and answer tags tokenize alike up to the shorter one ({list(think_ids)} / "
+                         f"{list(answer_ids)}): no token chooses between them")
+    choice = torch.zeros_like(completion_ids, dtype=torch.bool)
+    if completion_ids.size(1) <= k:
+        return choice
+    prefix = completion_ids.new_tensor(list(think_ids[:k])).view(1, k)
+    at_k = completion_ids[:, k]
+    opens = (completion_ids[:, :k] == prefix).all(1) & ((at_k == think_ids[k]) | (at_k == answer_ids[k]))
+    choice[:, k] = opens & completion_mask[:, k].bool()
+    return choice
+
+
+def kl_weights(choice: torch.Tensor, beta: float, decision_beta: float) -> torch.Tensor:
+    """[N, T] KL coefficients: `decision_beta` at the tokens that choose the mode (`choice_token_mask`), `beta`
+    at every other token."""
+    return torch.where(choice, torch.tensor(decision_beta), torch.tensor(beta))
 
 
 class PolicyLossOutput(NamedTuple):
@@ -26,14 +54,14 @@ def policy_loss(
     old_logp: torch.Tensor,
     advantages: torch.Tensor,
     ref_logp: torch.Tensor | None = None,
-    beta: float = 0.0,
+    beta: float | torch.Tensor = 0.0,
     epsilon: float = 0.2,
     epsilon_high: float | None = None,
 ) -> PolicyLossOutput:
     """Per-token loss  -min(r A, clip(r, 1-eps, 1+eps_high) A) + beta * KL_k3.
 
     logp, old_logp, ref_logp: [N, T] token log-probs; advantages: [N] (one per completion) or [N, T] (one
-    per token, `train.mode_advantage: split`).
+    per token, `train.mode_advantage: split`); beta: one coefficient, or [N, T] (one per token, `kl_weights`).
     """
     eps_high = epsilon if epsilon_high is None else epsilon_high
     ratio = torch.exp(logp - old_logp)  # [N, T]
@@ -42,7 +70,7 @@ def policy_loss(
     clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + eps_high) * adv
     per_token = -torch.min(surrogate, clipped)  # [N, T]
     kl = None
-    if beta != 0.0:
+    if isinstance(beta, torch.Tensor) or beta != 0.0:
         if ref_logp is None:
             raise ValueError("beta != 0 needs reference log-probs")
         kl = k3_kl(logp, ref_logp)

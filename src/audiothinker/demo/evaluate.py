@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from audiothinker.demo.plan import PROMPTS, StageJob, Stages, longest_first
+from audiothinker.parsing import FIRST_TAGS, first_tag_ids
 
 SUMMARY_FIGURES = 2
 """Version of what `evaluate` puts in a summary, in each evaluation's stage key: a stamped evaluation from before
@@ -100,15 +101,8 @@ def scored_summary(rows: list[dict], records: list, judge: Any, path: Path) -> d
     return {**summarize(rows), **quality_summary(rows)}
 
 
-FIRST_TAGS = {"think": "<think>", "no_think": "<answer>"}
-"""The tag that opens a completion in each mode (SPEC section 2)."""
 FORCED_ROWS = (*FIRST_TAGS, "think_prompt")
 """The forced-mode stage's rows: each mode under the adaptive prompt with its tag given, then the think prompt."""
-
-
-def first_tag_ids(policy: Any) -> dict[str, list[int]]:
-    """{mode: token ids of its first tag} in the policy's tokenizer (`<think>` is several tokens in the tiny one)."""
-    return {mode: policy.tokenizer(tag, add_special_tokens=False)["input_ids"] for mode, tag in FIRST_TAGS.items()}
 
 
 def first_tag_logprobs(policy: Any, records: list, prompt: str) -> Any:
@@ -118,7 +112,7 @@ def first_tag_logprobs(policy: Any, records: list, prompt: str) -> Any:
 
     from audiothinker.data.batching import prompt_batch
 
-    tags = list(first_tag_ids(policy).values())  # think, then no_think
+    tags = list(first_tag_ids(policy.tokenizer).values())  # think, then no_think
     width = max(map(len, tags))  # right-padded to one length
     tag_ids = torch.tensor([t + [0] * (width - len(t)) for t in tags])  # [2, t]
     tag_mask = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in tags])  # [2, t]
@@ -176,7 +170,7 @@ def forced_mode_summaries(path: str, records: list, judge: Any, max_new_tokens: 
     engine = build_engine("hf", policy)
     params = SamplingParams(do_sample=False, max_new_tokens=max_new_tokens)
     summaries = {}
-    for mode, tag_ids in first_tag_ids(policy).items():
+    for mode, tag_ids in first_tag_ids(policy.tokenizer).items():
         tag = FIRST_TAGS[mode]
         rows = []
         for start in range(0, len(records), 48):

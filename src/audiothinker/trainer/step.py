@@ -18,8 +18,9 @@ from typing import Callable
 
 import torch
 
-from audiothinker.algos import (decision_positions, get_loss_type, global_token_normaliser, group_advantages,
-                                mode_split_advantages, policy_loss, reduce_loss, within_mode_advantages)
+from audiothinker.algos import (choice_token_mask, decision_positions, get_loss_type, global_token_normaliser,
+                                group_advantages, kl_weights, mode_split_advantages, policy_loss, reduce_loss,
+                                within_mode_advantages)
 from audiothinker.algos.importance import logprob_gap, tis_weights
 from audiothinker.algos.optim import backward_and_step, build_optimizer
 from audiothinker.config import Config
@@ -28,6 +29,7 @@ from audiothinker.data.records import AudioQA
 from audiothinker.judge.base import Judge
 from audiothinker.models.base import Policy, PromptBatch, ScoringModule
 from audiothinker.models.loading import load_policy
+from audiothinker.parsing import first_tag_ids
 from audiothinker.rewards import Preset, get_preset
 from audiothinker.rollout import EngineOptions, Rollout, RolloutEngine, SamplingParams, build_engine
 from audiothinker.trainer.distributed import Dist, unwrap_for_generation
@@ -144,6 +146,7 @@ def grpo_step(
         if cfg.train.mode_advantage == "split":
             advantages = split_by_mode(advantages, rewards, scored.think, rollout.completion_ids, G,
                                        cfg.train.scale_rewards, batch_rewards, cfg.train.decision_weight)  # [B*G, C]
+        betas = token_betas(cfg, ctx.policy, rollout)
     micro = [(slice_batch(batch, a, a + bs), slice(a * G, (a + bs) * G)) for a in range(0, len(records), bs)]
     with timer("ref_old_logp"), torch.no_grad():
         ref_logps = [_ref_logp(acc, ctx.scorer, ctx.ref_scorer, cfg, mb, rollout, sl, G) for mb, sl in micro]
@@ -159,7 +162,8 @@ def grpo_step(
         num_items = global_token_normaliser(ctx.dist.global_sum(float(rollout.completion_mask.sum())), ctx.dist.num_processes)
     with timer("update"):
         stats = _update(
-            acc, ctx.scorer, ctx.optimizer, ctx.scheduler, cfg, micro, rollout, advantages, ref_logps, old_logps, num_items
+            acc, ctx.scorer, ctx.optimizer, ctx.scheduler, cfg, micro, rollout, advantages, betas, ref_logps, old_logps,
+            num_items,
         )
     return StepResult(batch, rollout, scored, stats, records, skips)
 
@@ -171,6 +175,16 @@ def split_by_mode(advantages: torch.Tensor, rewards: torch.Tensor, thinks: list[
     within = within_mode_advantages(rewards, modes, group_size, scale, batch_rewards=batch_rewards)
     decision = decision_positions(completion_ids, modes, group_size)
     return mode_split_advantages(advantages, within, decision, completion_ids.size(1), decision_weight)
+
+
+def token_betas(cfg: Config, policy: Policy, rollout: Rollout) -> float | torch.Tensor:
+    """The KL coefficient: train.beta, or per token [N, C] with train.decision_beta at the token that picks the mode."""
+    t = cfg.train
+    if t.decision_beta is None or t.decision_beta == t.beta:
+        return t.beta
+    tags = first_tag_ids(policy.tokenizer)
+    choice = choice_token_mask(rollout.completion_ids, rollout.completion_mask, tags["think"], tags["no_think"])
+    return kl_weights(choice, t.beta, t.decision_beta).to(rollout.completion_ids.device)
 
 
 def separate_old_logps(micro_batches: int, accumulation: int, iterations: int, calls_before: int = 0) -> list[bool]:
@@ -200,7 +214,8 @@ def _ref_logp(acc, scorer, ref_scorer, cfg: Config, mb, rollout, sl, G):
         return scorer(*args)
 
 
-def _update(acc, scorer, optimizer, scheduler, cfg: Config, micro, rollout, advantages, ref_logps, old_logps, num_items):
+def _update(acc, scorer, optimizer, scheduler, cfg: Config, micro, rollout, advantages, betas, ref_logps, old_logps,
+            num_items):
     """num_iterations passes over the rollout batch, one optimizer step per pass."""
     G = cfg.rollout.num_generations
     sums = {"loss": 0.0, "kl": 0.0, "clip_low": 0.0, "clip_high": 0.0, "tokens": 0.0, "grad_norm": 0.0}
@@ -215,7 +230,8 @@ def _update(acc, scorer, optimizer, scheduler, cfg: Config, micro, rollout, adva
                 if old is None:  # the weights the rollout ran on (separate_old_logps): old = current, detached
                     old = old_logps[i] = logp.detach()
                 old_lp = old
-                out = policy_loss(logp, old_lp, advantages[sl], ref, cfg.train.beta, cfg.train.epsilon, cfg.train.epsilon_high)
+                beta = betas[sl] if isinstance(betas, torch.Tensor) else betas
+                out = policy_loss(logp, old_lp, advantages[sl], ref, beta, cfg.train.epsilon, cfg.train.epsilon_high)
                 per_token = out.per_token_loss
                 if rollout.logprobs is not None:  # the sampler reported its log-probs (vLLM)
                     if it == 0:
