@@ -137,15 +137,14 @@ def meta_model(config, family: str):
 def count_parameters(model, cfg) -> tuple[int, int]:
     """(all, trainable) parameters under the model config (frozen audio tower, model.freeze_parameters, LoRA)."""
     total = sum(p.numel() for p in model.parameters())
-    if cfg.model.lora:
-        from peft import LoraConfig, get_peft_model
+    from audiothinker.models.loading import freeze, lora_config
 
-        lora = LoraConfig(r=cfg.model.lora_r, lora_alpha=cfg.model.lora_alpha, target_modules=cfg.model.lora_target_modules,
-                          exclude_modules=r".*(audio_tower|visual).*", task_type="CAUSAL_LM")
-        peft = get_peft_model(model, lora)
+    if cfg.model.lora:
+        from peft import get_peft_model
+
+        peft = get_peft_model(model, lora_config(cfg.model))
         trainable = sum(p.numel() for p in peft.parameters() if p.requires_grad)
         return total + trainable, trainable
-    from audiothinker.models.loading import freeze
 
     tower = getattr(getattr(model, "model", model), "audio_tower", None) or getattr(model, "audio_tower", None)
     freeze(model, tower, cfg.model, cfg.model.name_or_path)

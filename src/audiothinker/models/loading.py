@@ -111,15 +111,21 @@ def load_policy(cfg: ModelConfig, cache_dir: str | Path | None = None, path: str
         policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         policy.model.config.use_cache = False
     if cfg.lora:
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
-        lora = LoraConfig(
-            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, task_type="CAUSAL_LM",
-            target_modules=cfg.lora_target_modules,
-            exclude_modules=r".*(audio_tower|visual).*",  # language model only
-        )
-        policy.model = get_peft_model(policy.model, lora)
+        policy.model = get_peft_model(policy.model, lora_config(cfg))
     return policy
+
+
+def lora_config(cfg: ModelConfig) -> Any:
+    """peft's LoraConfig for model.lora_*, on the language model only; load_policy and `train --dry-run` use it."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, task_type="CAUSAL_LM",
+        target_modules=cfg.lora_target_modules,
+        exclude_modules=r".*(audio_tower|visual).*",  # language model only
+    )
 
 
 def matching_parameters(names: list[str], module: str) -> list[str]:
