@@ -39,7 +39,7 @@ def choice_token_mask(
 def kl_weights(choice: torch.Tensor, beta: float, decision_beta: float) -> torch.Tensor:
     """[N, T] KL coefficients: `decision_beta` at the tokens that choose the mode (`choice_token_mask`), `beta`
     at every other token."""
-    return torch.where(choice, torch.tensor(decision_beta), torch.tensor(beta))
+    return torch.where(choice, float(decision_beta), float(beta))  # on choice's device
 
 
 class PolicyLossOutput(NamedTuple):

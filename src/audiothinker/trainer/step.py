@@ -146,7 +146,7 @@ def grpo_step(
         if cfg.train.mode_advantage == "split":
             advantages = split_by_mode(advantages, rewards, scored.think, rollout.completion_ids, G,
                                        cfg.train.scale_rewards, batch_rewards, cfg.train.decision_weight)  # [B*G, C]
-        betas = token_betas(cfg, ctx.policy, rollout)
+    betas = token_betas(cfg, ctx.policy, rollout)  # train.beta, or [B*G, C] with train.decision_beta
     micro = [(slice_batch(batch, a, a + bs), slice(a * G, (a + bs) * G)) for a in range(0, len(records), bs)]
     with timer("ref_old_logp"), torch.no_grad():
         ref_logps = [_ref_logp(acc, ctx.scorer, ctx.ref_scorer, cfg, mb, rollout, sl, G) for mb, sl in micro]
@@ -184,7 +184,7 @@ def token_betas(cfg: Config, policy: Policy, rollout: Rollout) -> float | torch.
         return t.beta
     tags = first_tag_ids(policy.tokenizer)
     choice = choice_token_mask(rollout.completion_ids, rollout.completion_mask, tags["think"], tags["no_think"])
-    return kl_weights(choice, t.beta, t.decision_beta).to(rollout.completion_ids.device)
+    return kl_weights(choice, t.beta, t.decision_beta)
 
 
 def separate_old_logps(micro_batches: int, accumulation: int, iterations: int, calls_before: int = 0) -> list[bool]:
