@@ -138,7 +138,8 @@ class TrainConfig:
     decision_beta: float | None = None
     """[ours] The KL coefficient at the token that picks think or answer (the first token at which the `<think>` and
     `<answer>` tags' ids differ; algos.losses.choice_token_mask); None = beta. 0: the KL holds the traces and the
-    answers near the reference while the rewards alone move the choice of mode."""
+    answers near the reference while the rewards alone move the choice of mode. Measured on the demo (beta 0.1,
+    decision_beta 0) and not kept there (docs/demo.md, section "A KL that leaves the think-or-answer token free")."""
     loss_type: str = "grpo"
     """grpo (per-sequence mean) | dr_grpo (sum / (B*max_new_tokens)) | dapo (token mean over global batch) | bnpo (token mean over local batch)."""
     scale_rewards: str = "group"
