@@ -85,3 +85,13 @@ def test_dry_run_counts_frozen_modules_and_names_a_module_that_matches_nothing(a
     err = capsys.readouterr().err
     assert "model.freeze_parameters: 'projector' matches no parameter of Qwen/Qwen2-Audio-7B-Instruct" in err
     assert "model.multi_modal_projector" in err
+
+
+def test_dry_run_counts_lora_adapters_with_the_trainers_lora_config(avqa, capsys):
+    """The count wraps the meta model with models.loading.lora_config, the config load_policy trains with: rank
+    64 on the seven projections of each of the language model's 32 layers, (in + out) x 64 each: 0.16 B (none in
+    the encoder)."""
+    base = ["train", "--config", str(ROOT / "recipes" / "qwen2_audio_7b.yaml"), "--dry-run",
+            "--set", f"data.train_file={avqa / 'train.jsonl'}", "--set", f"data.audio_root={avqa}"]
+    assert main([*base, "--set", "model.lora=true"]) == 0
+    assert "8.56 B total, 0.16 B trainable" in capsys.readouterr().out

@@ -136,9 +136,9 @@ def meta_model(config, family: str):
 
 def count_parameters(model, cfg) -> tuple[int, int]:
     """(all, trainable) parameters under the model config (frozen audio tower, model.freeze_parameters, LoRA)."""
-    total = sum(p.numel() for p in model.parameters())
     from audiothinker.models.loading import freeze, lora_config
 
+    total = sum(p.numel() for p in model.parameters())
     if cfg.model.lora:
         from peft import get_peft_model
 
