@@ -136,6 +136,7 @@ def meta_model(config, family: str):
 
 def count_parameters(model, cfg) -> tuple[int, int]:
     """(all, trainable) parameters under the model config (frozen audio tower, model.freeze_parameters, LoRA)."""
+    from audiothinker.models.base import audio_tower_of
     from audiothinker.models.loading import freeze, lora_config
 
     total = sum(p.numel() for p in model.parameters())
@@ -146,8 +147,7 @@ def count_parameters(model, cfg) -> tuple[int, int]:
         trainable = sum(p.numel() for p in peft.parameters() if p.requires_grad)
         return total + trainable, trainable
 
-    tower = getattr(getattr(model, "model", model), "audio_tower", None) or getattr(model, "audio_tower", None)
-    freeze(model, tower, cfg.model, cfg.model.name_or_path)
+    freeze(model, audio_tower_of(model), cfg.model, cfg.model.name_or_path)
     return total, sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 

@@ -85,6 +85,15 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
+def audio_tower_of(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The audio encoder of a Qwen2-Audio or Omni-thinker model: `model.model.audio_tower` (transformers' layout
+    since v5), else `model.audio_tower`; None where it has neither."""
+    inner = getattr(model, "model", None)
+    if inner is not None and hasattr(inner, "audio_tower"):
+        return inner.audio_tower
+    return getattr(model, "audio_tower", None)
+
+
 def is_peft(model: torch.nn.Module) -> bool:
     """Whether `model` carries peft (LoRA) adapters."""
     return hasattr(model, "peft_config")

@@ -20,7 +20,7 @@ import torch
 
 from audiothinker.algos.logprobs import selective_log_softmax
 from audiothinker.models import tiny
-from audiothinker.models.base import PromptBatch, unwrap
+from audiothinker.models.base import PromptBatch, audio_tower_of, unwrap
 from audiothinker.models.registry import register_family
 
 
@@ -104,7 +104,7 @@ class OmniThinkerPolicy:
         fe = processor.feature_extractor
         self.sampling_rate = int(fe.sampling_rate)
         self.max_audio_seconds = float(fe.chunk_length)
-        self.audio_tower = model.model.audio_tower if hasattr(model.model, "audio_tower") else model.audio_tower
+        self.audio_tower = audio_tower_of(model)
         names = ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>"]
         ids = self.tokenizer.convert_tokens_to_ids(names)
         self.audio_token_ids = [i for i in ids if i is not None and i != self.tokenizer.unk_token_id]
