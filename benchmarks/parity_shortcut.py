@@ -4,8 +4,9 @@ read off how long the marked tones sound in all, with the number of tones (the c
 A hard item (data/synthetic.py, `_parity`) has 3 or 4 tones, each high or low and loud or quiet at random, and
 each lasts a length drawn from `TONE_SECONDS` (`_tone_wave`). A model that adds up how long the marked band sounds
 needs no tone-by-tone count. This script draws items as the generator does (only the lengths and the marks; no
-audio) and prints the best accuracy any rule on (summed marked length, number of tones) reaches on held-out
-draws (bins fitted on one half, scored on the other), next to chance (50 %) and the same for other length ranges.
+audio) and prints the held-out accuracy of the best rule on (summed marked length in bins of --bin s, number of
+tones): the majority answer per bin, fitted on one half of the draws and scored on the other; chance is 50 %. The
+same for other length ranges beside it.
 
     .venv/bin/python benchmarks/parity_shortcut.py [--items 1000000] [--range 0.04 0.28] [--bin 0.01]
 """
@@ -50,6 +51,11 @@ def main() -> None:
     ap.add_argument("--bin", type=float, default=0.01, help="resolution of the summed length (s)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.items < 1000 or args.bin <= 0:
+        ap.error(f"--items must be >= 1000 and --bin > 0 (got {args.items}, {args.bin})")
+    for lo, hi in args.range or []:
+        if not 0 < lo <= hi:
+            ap.error(f"--range {lo} {hi}: need 0 < MIN <= MAX (seconds)")
     ranges = [tuple(TONE_SECONDS)] + [tuple(r) for r in (args.range or [(0.04, 0.28), (0.12, 0.26), (0.2, 0.2)])]
     print(f"{'tone lengths (s)':<22}{'shortcut accuracy':>18}   (chance 50.0 %; {args.items} items each)")
     for lo, hi in ranges:
