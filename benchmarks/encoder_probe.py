@@ -19,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-TOKEN_SECONDS = 0.04  # mel hop 10 ms, conv stride 2, pooling 2
+FRAMES_PER_TOKEN = 4  # the Qwen2-Audio encoder: conv stride 2, then average pooling by 2
 
 
 def clips(count: int, seed: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
@@ -45,12 +45,14 @@ def ridge_accuracy(x: np.ndarray, y: np.ndarray, ridge: float = 1.0) -> float:
     return float(((np.c_[x[half:], np.ones(len(x) - half)] @ w > 0) == y[half:]).mean())
 
 
-def encoder_outputs(seed: int, waves: list[np.ndarray], tokens: int) -> np.ndarray:
-    """[clips, tokens, width]: the demo model's (seed's) frozen audio encoder on each clip."""
+def encoder_outputs(seed: int, waves: list[np.ndarray], seconds: float) -> tuple[np.ndarray, float]:
+    """([clips, tokens, width], seconds per token): the demo model's (seed's) frozen audio encoder on each clip's
+    first `seconds`."""
     import torch
     from transformers import Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
 
     from audiothinker.demo.plan import PLANS
+    from audiothinker.models.base import audio_tower_of
     from audiothinker.models.tiny import build_tiny_qwen2_audio
 
     plan = PLANS["full"]
@@ -59,12 +61,16 @@ def encoder_outputs(seed: int, waves: list[np.ndarray], tokens: int) -> np.ndarr
                                       audio_layers=plan.audio_layers)
         model = Qwen2AudioForConditionalGeneration.from_pretrained(path).eval()
         extractor = WhisperFeatureExtractor.from_pretrained(path)
+    tower = audio_tower_of(model)
+    token_seconds = FRAMES_PER_TOKEN * extractor.hop_length / extractor.sampling_rate
+    tokens = int(seconds / token_seconds)
     out = []
     with torch.no_grad():
         for a in range(0, len(waves), 50):
-            features = extractor(waves[a:a + 50], sampling_rate=16_000, return_tensors="pt")["input_features"]
-            out.append(model.model.audio_tower(features).last_hidden_state[:, :tokens].numpy())
-    return np.concatenate(out)
+            features = extractor(waves[a:a + 50], sampling_rate=extractor.sampling_rate,
+                                 return_tensors="pt")["input_features"]
+            out.append(tower(features).last_hidden_state[:, :tokens].numpy())
+    return np.concatenate(out), token_seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,13 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.clips < 100:
         sys.exit(f"--clips {args.clips}: use at least 100 (50 to fit and 50 to score)")
     waves, loud, high = clips(args.clips, args.clip_seed)
-    first = [int((SLOT_START + SLOT_STEP * k) / TOKEN_SECONDS) for k in range(4)]  # the token where slot k starts
     print(f"{args.clips} clips of 4 tones; held-out accuracy of a ridge probe per slot (chance 50 %)")
     print("seed  " + "  ".join(f"slot {k} loud / high" for k in range(4)))
     for seed in args.seeds:
-        out = encoder_outputs(seed, waves, int(MAX_SECONDS / TOKEN_SECONDS))
+        out, token_seconds = encoder_outputs(seed, waves, MAX_SECONDS)
         cells = []
-        for k, t in enumerate(first):
+        for k in range(4):
+            t = int((SLOT_START + SLOT_STEP * k) / token_seconds)  # the token where slot k starts
             x = out[:, t:t + 3].mean(1)
             cells.append(f"{100 * ridge_accuracy(x, loud[:, k]):6.1f} / {100 * ridge_accuracy(x, high[:, k]):5.1f}")
         print(f"{seed:<5d} " + "  ".join(f"{c:>19s}" for c in cells), flush=True)
