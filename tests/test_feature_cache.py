@@ -129,7 +129,7 @@ def test_other_extractor_calls_fall_through_to_the_mel_cache(tiny):
 
 
 def test_a_memo_holds_at_most_its_budget_least_recently_used_first():
-    memo = feature_cache.Memo(budget=250)
+    memo = feature_cache.Memo(250, feature_cache.nbytes)
     a, b, c = (np.zeros(25, dtype=np.float32) for _ in range(3))  # 100 bytes each
     memo.put(b"a", a)
     memo.put(b"b", (b, {"mask": np.zeros(0)}))

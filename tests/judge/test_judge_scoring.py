@@ -66,6 +66,19 @@ def test_dedup_within_batch_and_cache_across_batches():
     assert (d["requests"], d["cache_hits"], d["deduplicated"], d["prompts_scored"]) == (16, 6, 10, 0)
 
 
+def test_the_cache_keeps_the_most_recently_used_scores_up_to_its_size():
+    t = FakeTransport()
+    judge = LLMJudge(t, cache_size=2)
+    judge.judge([A, B], quality=False)  # cached: A, B
+    judge.judge([A], quality=False)  # a hit: A is now the most recently used
+    judge.judge([C], quality=False)  # C in, B (least recently used) out
+    assert judge.stats()["cache_hits"] == 1
+    judge.judge([A, C], quality=False)
+    assert judge.stats()["cache_hits"] == 3 and len(t.calls) == 2
+    judge.judge([B], quality=False)  # evicted: scored again
+    assert len(t.calls) == 3 and t.calls[2][0].endswith("Consistent:") and judge.stats()["prompts_scored"] == 4
+
+
 def test_without_cache_every_request_is_sent():
     t = FakeTransport()
     judge = LLMJudge(t, cache=False)

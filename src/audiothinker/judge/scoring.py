@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from audiothinker.judge.base import SAMPLE_REQUEST, CheckReport, Judge, JudgeRequest, Verdict
 from audiothinker.judge.prompts import COMPONENTS, Component, Generation, build_prompt, parse_verdict
+from audiothinker.memo import Memo
 
 if TYPE_CHECKING:
     from audiothinker.data.records import AudioQA
@@ -61,8 +61,7 @@ class LLMJudge(Judge):
     def __init__(self, transport: Transport, cache: bool = True, cache_size: int = 200_000):
         self.transport = transport
         self.cache_enabled = cache
-        self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[JudgeRequest, Component], float] = OrderedDict()
+        self._cache = Memo(cache_size)  # (request, component) -> score, at most cache_size of them
         self._counts = {
             "requests": 0,  # (request, component) scores asked for
             "cache_hits": 0,  # answered from an earlier batch
@@ -88,9 +87,8 @@ class LLMJudge(Judge):
             for key in keys:
                 if key in known:
                     self._counts["deduplicated"] += 1
-                elif key in self._cache:
-                    self._cache.move_to_end(key)
-                    known[key] = self._cache[key]
+                elif (score := self._cache.get(key)) is not None:
+                    known[key] = score
                     self._counts["cache_hits"] += 1
                 else:
                     known[key] = None
@@ -98,7 +96,7 @@ class LLMJudge(Judge):
             for key, score in zip(jobs, self._score(jobs)):
                 known[key] = score
                 if score is not None:  # failures are not cached: the next batch may get an answer
-                    self._remember(key, score)
+                    self._cache.put(key, score)
             flat = [known[key] for key in keys]
         else:
             flat = self._score(keys)
@@ -125,12 +123,6 @@ class LLMJudge(Judge):
                 missing, len(jobs), self.transport.last_error() or "none, unparseable output",
             )
         return scores
-
-    def _remember(self, key: tuple[JudgeRequest, Component], score: float) -> None:
-        self._cache[key] = score
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
 
     # -- operations
 

@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+from audiothinker.memo import Memo
 from audiothinker.models.base import Policy
 
 GIB = 2 ** 30
@@ -69,59 +69,9 @@ def nbytes(value: Any) -> int:
     return 0
 
 
-class Memo:
-    """Entries by key, least recently used first, holding at most `budget` bytes (`size` of each value): past
-    it, the least recently used go first. A value larger than the whole budget is not kept."""
-
-    def __init__(self, budget: int = DEFAULT_BUDGET, size: Callable[[Any], int] = nbytes):
-        self.budget, self.size = budget, size
-        self.entries: OrderedDict[bytes, tuple[Any, int]] = OrderedDict()
-        self.held = 0
-        self.evicted = 0
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def __contains__(self, key: bytes) -> bool:
-        return key in self.entries
-
-    def get(self, key: bytes) -> Any:
-        """The value (now the most recently used), or None."""
-        entry = self.entries.get(key)
-        if entry is None:
-            return None
-        self.entries.move_to_end(key)
-        return entry[0]
-
-    def put(self, key: bytes, value: Any) -> None:
-        old = self.entries.pop(key, None)
-        if old is not None:
-            self.held -= old[1]
-        size = self.size(value)
-        if size <= self.budget:
-            self.entries[key] = (value, size)
-            self.held += size
-        self._evict()
-
-    def shrink(self, budget: int) -> None:
-        """Set the budget, dropping the least recently used entries past it."""
-        self.budget = budget
-        self._evict()
-
-    def _evict(self) -> None:
-        while self.held > self.budget:
-            _, (_, size) = self.entries.popitem(last=False)
-            self.held -= size
-            self.evicted += 1
-
-    def clear(self) -> None:
-        self.entries.clear()
-        self.held = 0
-
-
-_MEL = Memo()  # values: trimmed features (head [M, k], tail frame [M], F)
-_ENC = Memo()  # values: encoder outputs [A, H], on the encoder's device
-_CALL = Memo()  # values: (trimmed features, the call's other outputs for the clip)
+_MEL = Memo(DEFAULT_BUDGET, nbytes)  # values: trimmed features (head [M, k], tail frame [M], F)
+_ENC = Memo(DEFAULT_BUDGET, nbytes)  # values: encoder outputs [A, H], on the encoder's device
+_CALL = Memo(DEFAULT_BUDGET, nbytes)  # values: (trimmed features, the call's other outputs for the clip)
 STATS = {"call_hits": 0, "call_misses": 0, "mel_hits": 0, "mel_misses": 0, "encoder_hits": 0, "encoder_misses": 0,
          "prompt_hits": 0, "prompt_misses": 0}
 
@@ -370,7 +320,7 @@ def cache_prompts(policy: Policy, budget: int = DEFAULT_BUDGET) -> None:
     # rows (text, ids, trimmed features, their digest, feature mask): the features are the clip's entry in
     # `features`, counted there (half the budget each)
     memo = Memo(budget // 2, size=lambda row: nbytes((row[0], row[1], row[3], row[4])))
-    features = Memo(budget // 2)  # clip -> (trimmed features, their digest)
+    features = Memo(budget // 2, nbytes)  # clip -> (trimmed features, their digest)
     state = {"on": True}
 
     def build_prompts(messages: list[list[dict]], audios: list[Any]) -> Any:
