@@ -49,19 +49,18 @@ def encoder_outputs(seed: int, waves: list[np.ndarray], seconds: float) -> tuple
     """([clips, tokens, width], seconds per token): the demo model's (seed's) frozen audio encoder on each clip's
     first `seconds`."""
     import torch
-    from transformers import Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
 
+    from audiothinker.config import ModelConfig
     from audiothinker.demo.plan import PLANS
-    from audiothinker.models.base import audio_tower_of
+    from audiothinker.models.loading import load_policy
     from audiothinker.models.tiny import build_tiny_qwen2_audio
 
     plan = PLANS["full"]
     with tempfile.TemporaryDirectory() as tmp:
         path = build_tiny_qwen2_audio(tmp, seed=seed, hidden=plan.hidden, layers=plan.layers,
                                       audio_layers=plan.audio_layers)
-        model = Qwen2AudioForConditionalGeneration.from_pretrained(path).eval()
-        extractor = WhisperFeatureExtractor.from_pretrained(path)
-    tower = audio_tower_of(model)
+        policy = load_policy(ModelConfig(name_or_path=str(path)))  # the project's loader, as the demo's stages
+    tower, extractor = policy.audio_tower, policy.processor.feature_extractor
     token_seconds = FRAMES_PER_TOKEN * extractor.hop_length / extractor.sampling_rate
     tokens = int(seconds / token_seconds)
     out = []

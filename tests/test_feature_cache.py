@@ -8,6 +8,7 @@ import torch
 
 from audiothinker.config import ModelConfig
 from audiothinker.data.synthetic import generate_items
+from audiothinker.memo import Memo
 from audiothinker.models import feature_cache
 from audiothinker.models.loading import load_policy
 from audiothinker.data.batching import prompt_batch
@@ -129,7 +130,7 @@ def test_other_extractor_calls_fall_through_to_the_mel_cache(tiny):
 
 
 def test_a_memo_holds_at_most_its_budget_least_recently_used_first():
-    memo = feature_cache.Memo(250, feature_cache.nbytes)
+    memo = Memo(250, feature_cache.nbytes)  # sized in bytes, as the feature memos
     a, b, c = (np.zeros(25, dtype=np.float32) for _ in range(3))  # 100 bytes each
     memo.put(b"a", a)
     memo.put(b"b", (b, {"mask": np.zeros(0)}))
