@@ -83,3 +83,18 @@ def test_configured_repetition_penalty_is_applied(pair):
     plain = SamplingParams(max_new_tokens=12)
     assert not torch.equal(_sample(a, plain), _sample(a, SamplingParams(max_new_tokens=12, repetition_penalty=5.0)))
     assert torch.equal(_sample(a, plain), _sample(a, plain))  # seeded: the same settings sample the same tokens
+
+
+@pytest.mark.parametrize("params", [SamplingParams(do_sample=False, max_new_tokens=12),
+                                    SamplingParams(temperature=0.7, top_p=0.5, top_k=20, max_new_tokens=12)],
+                         ids=["greedy", "sampling"])
+def test_engine_settings_pass_transformers_strict_validation(params):
+    """transformers warns ("generation flags are not valid and may be ignored") on every greedy call whose config
+    sets a sampling-only flag away from its default; the engine's settings must set none."""
+    from transformers import GenerationConfig
+
+    from audiothinker.rollout.hf import generation_kwargs
+
+    GenerationConfig(**generation_kwargs(params, [1], 0)).validate(strict=True)
+    with pytest.raises(ValueError, match="top_k"):  # control: a greedy config with top_k 0 is what it flags
+        GenerationConfig(do_sample=False, top_k=0).validate(strict=True)

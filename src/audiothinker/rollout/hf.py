@@ -21,14 +21,16 @@ def generation_kwargs(params: SamplingParams, eos_ids: list[int], pad_id: int) -
 
     transformers fills each setting left unset from the checkpoint's generation_config.json (a
     real one sets e.g. top_k 20, top_p 0.5, repetition_penalty 1.1) and then from its own defaults
-    (top_k 50): so none is left unset. Greedy decoding (do_sample False) keeps the neutral
-    temperature / top_p / top_k; the repetition penalty applies to both.
+    (top_k 50): so none that applies is left unset. Greedy decoding (do_sample False) keeps the neutral
+    temperature / top_p and no top_k (transformers applies none of the three without sampling, and warns
+    that a top_k other than its default "may be ignored"); the repetition penalty applies to both.
     """
     sample = params.do_sample
+    top_k = params.top_k if sample else None
     return {
         "max_new_tokens": params.max_new_tokens, "min_new_tokens": params.min_new_tokens, "do_sample": sample,
         "num_beams": 1, "temperature": params.temperature if sample else 1.0, "top_p": params.top_p if sample else 1.0,
-        "top_k": params.top_k if sample else 0, "min_p": None, "top_h": None, "typical_p": 1.0, "epsilon_cutoff": 0.0,
+        "top_k": top_k, "min_p": None, "top_h": None, "typical_p": 1.0, "epsilon_cutoff": 0.0,
         "eta_cutoff": 0.0, "repetition_penalty": params.repetition_penalty, "no_repeat_ngram_size": 0,
         "bad_words_ids": None, "sequence_bias": None, "begin_suppress_tokens": None, "forced_bos_token_id": None,
         "forced_eos_token_id": None, "exponential_decay_length_penalty": None, "renormalize_logits": False,
