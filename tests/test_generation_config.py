@@ -16,11 +16,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from transformers import GenerationConfig
 
 from audiothinker.config import ModelConfig
 from audiothinker.models.loading import load_policy, resolve_tiny
 from audiothinker.prompts import chat_messages
 from audiothinker.rollout import HFEngine, SamplingParams
+from audiothinker.rollout.hf import generation_kwargs
 
 SR = 16000
 QWEN2_AUDIO_SAMPLING = {"do_sample": True, "temperature": 0.7, "top_k": 20, "top_p": 0.5, "repetition_penalty": 1.1}
@@ -91,10 +93,6 @@ def test_configured_repetition_penalty_is_applied(pair):
 def test_engine_settings_pass_transformers_strict_validation(params):
     """transformers warns ("generation flags are not valid and may be ignored") on every greedy call whose config
     sets a sampling-only flag away from its default; the engine's settings must set none."""
-    from transformers import GenerationConfig
-
-    from audiothinker.rollout.hf import generation_kwargs
-
     GenerationConfig(**generation_kwargs(params, [1], 0)).validate(strict=True)
     with pytest.raises(ValueError, match="top_k"):  # control: a greedy config with top_k 0 is what it flags
         GenerationConfig(do_sample=False, top_k=0).validate(strict=True)
