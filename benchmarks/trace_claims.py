@@ -1,0 +1,101 @@
+"""Which tones the demo's hard-item traces mishear, before and after RL: false claims per slot and direction.
+
+Not a timing. Reads finished demo directories (`audiothinker demo --out DIR`) and nothing else: the held-out items'
+facts (`data/test.jsonl`, `metadata.facts`) and the greedy rows the demo saved for the cold start made to think
+under each route (`eval/forced/think_prompt_rows.jsonl`: the think prompt, where `grpo_cot` starts;
+`eval/forced/forced_think_rows.jsonl`: the adaptive prompt with `<think>`, where the adaptive presets start) and for
+each thinking preset after RL (`eval/<preset>/rows.jsonl`). Claims are read as the rule judge reads them
+(`judge.rule.claims`); a claim about a tone ("Tone three is loud") is false when it differs from the clip's fact
+about that tone. For each directory it prints, per source: hard items answered with a trace, how many of them
+are right, the false tone claims in all, by direction (quiet->loud / loud->quiet, low->high / high->low, other: one
+cue's word for the other's), and the most common (tone, direction).
+
+    .venv/bin/python benchmarks/trace_claims.py DEMO_DIR [DEMO_DIR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+from pathlib import Path
+
+from audiothinker.judge.rule import claims
+from audiothinker.parsing import normalize, parse_completion
+
+SOURCES = (
+    ("cold start, think prompt", "eval/forced/think_prompt_rows.jsonl"),
+    ("cold start, adaptive + <think>", "eval/forced/forced_think_rows.jsonl"),
+    ("grpo_cot", "eval/grpo_cot/rows.jsonl"),
+    ("atar", "eval/atar/rows.jsonl"),
+    ("atar_cr", "eval/atar_cr/rows.jsonl"),
+    ("atar_cr_tr", "eval/atar_cr_tr/rows.jsonl"),
+)
+DIRECTIONS = ("quiet->loud", "loud->quiet", "low->high", "high->low")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Every record of a JSONL file; a missing file or a bad line stops with one line naming it."""
+    if not path.is_file():
+        sys.exit(f"{path}: not found (is this a finished demo directory?)")
+    out = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                sys.exit(f"{path}:{n}: not JSON ({e.msg})")
+    return out
+
+
+def tone_facts(item: dict) -> dict[str, str]:
+    """{'tone three': 'loud', ...}: the item's facts about its tones (subjects and values normalized)."""
+    facts = (item.get("metadata") or {}).get("facts") or []
+    return {normalize(s): normalize(v) for s, v in facts if normalize(s).startswith("tone ")}
+
+
+def false_claims(row: dict, facts: dict[str, str]) -> list[tuple[str, str]]:
+    """(tone, 'fact->said') for each claim of the row's trace about a tone that differs from the tone's fact."""
+    think = parse_completion(row["raw_output"]).think or ""
+    return [(s, f"{facts[s]}->{v}") for s, v in claims(think) if s in facts and v != facts[s]]
+
+
+def source_line(name: str, rows: list[dict], items: dict[str, dict]) -> str:
+    """One markdown row: a trace source's false tone claims on hard items."""
+    counts: collections.Counter = collections.Counter()
+    traced = right = 0
+    for row in rows:
+        item = items.get(row["id"])
+        if item is None or row.get("difficulty") != "hard" or row.get("think_mode") != "think":
+            continue
+        traced += 1
+        right += bool(row.get("correct"))
+        counts.update(false_claims(row, tone_facts(item)))
+    by_dir = collections.Counter()
+    for (_, d), v in counts.items():
+        by_dir[d] += v
+    (tone, d), top = counts.most_common(1)[0] if counts else (("-", "-"), 0)
+    other = sum(counts.values()) - sum(by_dir[d] for d in DIRECTIONS)  # a cue's word for the other cue ("high->loud")
+    dirs = " / ".join(str(by_dir[d]) for d in DIRECTIONS) + f" / {other}"
+    return f"| {name} | {traced} | {right} | {sum(counts.values())} | {dirs} | {tone} {d}: {top} |"
+
+
+def report(directory: Path) -> list[str]:
+    items = {r["id"]: r for r in read_jsonl(directory / "data" / "test.jsonl")}
+    lines = [f"## {directory}", "",
+             "| traces of | hard items with a trace | right | false tone claims | " + " / ".join(DIRECTIONS)
+             + " / other | most common |", "|---|---:|---:|---:|---|---|"]
+    lines += [source_line(name, read_jsonl(directory / rel), items) for name, rel in SOURCES]
+    return lines + [""]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dirs", nargs="+", type=Path, help="finished demo directories (audiothinker demo --out DIR)")
+    for directory in ap.parse_args(argv).dirs:
+        print("\n".join(report(directory)))
+
+
+if __name__ == "__main__":
+    main()
