@@ -43,9 +43,12 @@ def read_jsonl(path: Path) -> list[dict]:
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():
             try:
-                out.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as e:
                 sys.exit(f"{path}:{n}: not JSON ({e.msg})")
+            if not isinstance(record, dict) or "id" not in record:
+                sys.exit(f"{path}:{n}: not a demo row (a JSON object with an 'id')")
+            out.append(record)
     return out
 
 
@@ -57,7 +60,7 @@ def tone_facts(item: dict) -> dict[str, str]:
 
 def false_claims(row: dict, facts: dict[str, str]) -> list[tuple[str, str]]:
     """(tone, 'fact->said') for each claim of the row's trace about a tone that differs from the tone's fact."""
-    think = parse_completion(row["raw_output"]).think or ""
+    think = parse_completion(row.get("raw_output") or "").think or ""
     return [(s, f"{facts[s]}->{v}") for s, v in claims(think) if s in facts and v != facts[s]]
 
 
@@ -72,13 +75,14 @@ def source_line(name: str, rows: list[dict], items: dict[str, dict]) -> str:
         traced += 1
         right += bool(row.get("correct"))
         counts.update(false_claims(row, tone_facts(item)))
-    by_dir = collections.Counter()
-    for (_, d), v in counts.items():
-        by_dir[d] += v
-    (tone, d), top = counts.most_common(1)[0] if counts else (("-", "-"), 0)
-    other = sum(counts.values()) - sum(by_dir[d] for d in DIRECTIONS)  # a cue's word for the other cue ("high->loud")
-    dirs = " / ".join(str(by_dir[d]) for d in DIRECTIONS) + f" / {other}"
-    return f"| {name} | {traced} | {right} | {sum(counts.values())} | {dirs} | {tone} {d}: {top} |"
+    total = sum(counts.values())
+    by_direction = collections.Counter()
+    for (_, direction), v in counts.items():
+        by_direction[direction] += v
+    other = total - sum(by_direction[x] for x in DIRECTIONS)  # a cue's word for the other cue ("high->loud")
+    dirs = " / ".join(str(by_direction[x]) for x in DIRECTIONS) + f" / {other}"
+    (tone, direction), top = counts.most_common(1)[0] if counts else (("-", "-"), 0)
+    return f"| {name} | {traced} | {right} | {total} | {dirs} | {tone} {direction}: {top} |"
 
 
 def report(directory: Path) -> list[str]:
