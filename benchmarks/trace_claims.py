@@ -21,7 +21,9 @@ import json
 import sys
 from pathlib import Path
 
-from audiothinker.judge.rule import claims
+from audiothinker.data.loaders import load_records
+from audiothinker.data.records import DataError
+from audiothinker.judge.rule import claims, record_facts
 from audiothinker.parsing import normalize, parse_completion
 
 SOURCES = (
@@ -36,7 +38,7 @@ DIRECTIONS = ("quiet->loud", "loud->quiet", "low->high", "high->low")
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """Every record of a JSONL file; a missing file or a bad line stops with one line naming it."""
+    """Every row of a demo's eval rows file; a missing file or a bad line stops with one line naming it."""
     if not path.is_file():
         sys.exit(f"{path}: not found (is this a finished demo directory?)")
     out = []
@@ -52,10 +54,15 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
-def tone_facts(item: dict) -> dict[str, str]:
-    """{'tone three': 'loud', ...}: the item's facts about its tones (subjects and values normalized)."""
-    facts = (item.get("metadata") or {}).get("facts") or []
-    return {normalize(s): normalize(v) for s, v in facts if normalize(s).startswith("tone ")}
+def tone_facts(path: Path) -> dict[str, dict[str, str]]:
+    """{item id: {'tone three': 'loud', ...}}: each held-out item's facts about its tones (normalized), read by the
+    project's loader (`load_records`) and the rule judge's `record_facts`; a bad file stops with its one line."""
+    try:
+        records = load_records(path, "jsonl").records
+    except DataError as e:
+        sys.exit(str(e))
+    return {r.id: {normalize(s): normalize(v) for s, v in (record_facts(r) or ()) if normalize(s).startswith("tone ")}
+            for r in records}
 
 
 def false_claims(row: dict, facts: dict[str, str]) -> list[tuple[str, str]]:
@@ -64,17 +71,16 @@ def false_claims(row: dict, facts: dict[str, str]) -> list[tuple[str, str]]:
     return [(s, f"{facts[s]}->{v}") for s, v in claims(think) if s in facts and v != facts[s]]
 
 
-def source_line(name: str, rows: list[dict], items: dict[str, dict]) -> str:
+def source_line(name: str, rows: list[dict], facts: dict[str, dict[str, str]]) -> str:
     """One markdown row: a trace source's false tone claims on hard items."""
     counts: collections.Counter = collections.Counter()
     traced = right = 0
     for row in rows:
-        item = items.get(row["id"])
-        if item is None or row.get("difficulty") != "hard" or row.get("think_mode") != "think":
+        if row["id"] not in facts or row.get("difficulty") != "hard" or row.get("think_mode") != "think":
             continue
         traced += 1
         right += bool(row.get("correct"))
-        counts.update(false_claims(row, tone_facts(item)))
+        counts.update(false_claims(row, facts[row["id"]]))
     total = sum(counts.values())
     by_direction = collections.Counter()
     for (_, direction), v in counts.items():
@@ -86,11 +92,11 @@ def source_line(name: str, rows: list[dict], items: dict[str, dict]) -> str:
 
 
 def report(directory: Path) -> list[str]:
-    items = {r["id"]: r for r in read_jsonl(directory / "data" / "test.jsonl")}
+    facts = tone_facts(directory / "data" / "test.jsonl")
     lines = [f"## {directory}", "",
              "| traces of | hard items with a trace | right | false tone claims | " + " / ".join(DIRECTIONS)
              + " / other | most common |", "|---|---:|---:|---:|---|---|"]
-    lines += [source_line(name, read_jsonl(directory / rel), items) for name, rel in SOURCES]
+    lines += [source_line(name, read_jsonl(directory / rel), facts) for name, rel in SOURCES]
     return lines + [""]
 
 
