@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import sys
 from pathlib import Path
 
 from audiothinker.data.loaders import load_records
 from audiothinker.data.records import DataError
+from audiothinker.eval.score import ScoreError, load_predictions, require_str
 from audiothinker.judge.rule import claims, record_facts
 from audiothinker.parsing import normalize, parse_completion
 
@@ -37,21 +37,16 @@ SOURCES = (
 DIRECTIONS = ("quiet->loud", "loud->quiet", "low->high", "high->low")
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Every row of a demo's eval rows file; a missing file or a bad line stops with one line naming it."""
-    if not path.is_file():
-        sys.exit(f"{path}: not found (is this a finished demo directory?)")
-    out = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                sys.exit(f"{path}:{n}: not JSON ({e.msg})")
-            if not isinstance(record, dict) or "id" not in record:
-                sys.exit(f"{path}:{n}: not a demo row (a JSON object with an 'id')")
-            out.append(record)
-    return out
+def read_rows(path: Path) -> list[dict]:
+    """Every row of a demo's eval rows file, read by the scorer's reader (`eval.score.load_predictions`); a missing
+    file, a bad line or a row without an id stops with its one line."""
+    try:
+        located = load_predictions(path)
+        for where, row in located:
+            require_str(where, row, "id")
+    except ScoreError as e:
+        sys.exit(f"{e} (is this a finished demo directory?)")
+    return [row for _, row in located]
 
 
 def tone_facts(path: Path) -> dict[str, dict[str, str]]:
@@ -96,7 +91,7 @@ def report(directory: Path) -> list[str]:
     lines = [f"## {directory}", "",
              "| traces of | hard items with a trace | right | false tone claims | " + " / ".join(DIRECTIONS)
              + " / other | most common |", "|---|---:|---:|---:|---|---|"]
-    lines += [source_line(name, read_jsonl(directory / rel), facts) for name, rel in SOURCES]
+    lines += [source_line(name, read_rows(directory / rel), facts) for name, rel in SOURCES]
     return lines + [""]
 
 
